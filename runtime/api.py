@@ -1,0 +1,400 @@
+"""The Lambda Runtime API and Extensions API client: the only module that speaks HTTP or knows a path or header.
+
+Lambda serves both APIs as plain HTTP/1.1 on a loopback address (../shared/docs/lambda-platform.md §1.1). The client
+is a small keep-alive HTTP/1.1 client over one socket per API user (the loop's and the extension thread's), because
+it sits on every invocation's critical path: docs/design.md "HTTP client" has the measurements against urllib3,
+http.client and awslambdaric's C client that led to it.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Final
+
+RUNTIME_PREFIX: Final = "/2018-06-01/runtime"
+EXTENSION_PREFIX: Final = "/2020-01-01/extension"
+
+# Headers of /next (§1.3), compared lower-cased.
+_REQUEST_ID: Final = "lambda-runtime-aws-request-id"
+_DEADLINE_MS: Final = "lambda-runtime-deadline-ms"
+_FUNCTION_ARN: Final = "lambda-runtime-invoked-function-arn"
+_TRACE_ID: Final = "lambda-runtime-trace-id"
+_CLIENT_CONTEXT: Final = "lambda-runtime-client-context"
+_COGNITO_IDENTITY: Final = "lambda-runtime-cognito-identity"
+_TENANT_ID: Final = "lambda-runtime-aws-tenant-id"
+_INVOCATION_ID: Final = "lambda-runtime-invocation-id"
+_CONTENT_TYPE: Final = "content-type"
+
+# Headers the runtime sends (§1.4).
+_ERROR_TYPE_HEADER: Final = "Lambda-Runtime-Function-Error-Type"
+_XRAY_CAUSE_HEADER: Final = "Lambda-Runtime-Function-XRay-Error-Cause"
+_INVOCATION_ID_HEADER: Final = "Lambda-Runtime-Invocation-Id"
+_EXTENSION_NAME_HEADER: Final = "Lambda-Extension-Name"
+_EXTENSION_ID_HEADER: Final = "Lambda-Extension-Identifier"
+
+# Clients drop the X-Ray cause above 1 MiB; RAPID crops it to 64 KiB anyway (§1.4).
+_XRAY_CAUSE_MAX_BYTES: Final = 1024 * 1024
+_MAX_HEAD_BYTES: Final = 64 * 1024
+_RECV_SIZE: Final = 64 * 1024
+
+
+class RuntimeApiError(Exception):
+    """The API could not be reached or answered in a way the runtime cannot continue from: exit, Lambda restarts."""
+
+
+class RejectedRequest(RuntimeApiError):
+    """The API answered a post with a 4xx status: the invocation is over for Lambda, the runtime goes on."""
+
+    def __init__(self, endpoint: str, status: int, body: bytes) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        self.body = body
+        super().__init__(f"{endpoint} answered {status}: {body.decode('utf-8', 'replace')[:500]}")
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRequest:
+    """One `GET /runtime/invocation/next` reply, its headers parsed once."""
+
+    request_id: str
+    deadline_ms: int
+    invoked_function_arn: str | None
+    trace_id: str | None
+    client_context: str | None
+    cognito_identity: str | None
+    tenant_id: str | None
+    content_type: str | None
+    invocation_id: str | None
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class HttpConnection:
+    """A keep-alive HTTP/1.1 connection to one host:port, reopened when the server closes it.
+
+    Blocking, no timeout: `/next` and `/extension/event/next` long-poll and the process may be frozen for a long
+    time between two bytes (§1.2, "Do not set a client timeout"). A signal handler that raises interrupts a wait.
+    """
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise RuntimeApiError(f"AWS_LAMBDA_RUNTIME_API is not host:port: {address!r}")
+        self._target = (host.strip("[]"), int(port))
+        self._host_header = address.encode("ascii", "replace")
+        self._sock: socket.socket | None = None
+        self._buffer = bytearray()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._buffer.clear()
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Response:
+        head = self._head(method, path, headers, body)
+        reused = self._sock is not None
+        try:
+            self._send(head, body)
+            return self._read_response()
+        except _ConnectionDropped:
+            # A kept-alive connection the server closed while idle: the request never reached it, so send it once
+            # more on a fresh connection (what urllib3 and http.client do for a reused connection).
+            self.close()
+            if not reused:
+                raise RuntimeApiError(f"{method} {path}: connection closed before a response") from None
+        try:
+            self._send(head, body)
+            return self._read_response()
+        except _ConnectionDropped:
+            self.close()
+            raise RuntimeApiError(f"{method} {path}: connection closed before a response") from None
+
+    def send_request(self, method: str, path: str, headers: dict[str, str] | None = None) -> None:
+        """Send a request without waiting for its response (read it later with `read_response`)."""
+        try:
+            self._send(self._head(method, path, headers, b""), b"")
+        except _ConnectionDropped:
+            self.close()
+            self._send(self._head(method, path, headers, b""), b"")
+
+    def read_response(self) -> Response:
+        try:
+            return self._read_response()
+        except _ConnectionDropped:
+            self.close()
+            raise RuntimeApiError("connection closed before a response") from None
+
+    def _head(self, method: str, path: str, headers: dict[str, str] | None, body: bytes) -> bytes:
+        lines = [f"{method} {path} HTTP/1.1".encode("ascii"), b"Host: " + self._host_header]
+        if headers:
+            for name, value in headers.items():
+                lines.append(f"{name}: {value}".encode("latin-1", "replace"))
+        if body or method == "POST":
+            lines.append(b"Content-Length: %d" % len(body))
+        lines.append(b"\r\n")
+        return b"\r\n".join(lines)
+
+    def _send(self, head: bytes, body: bytes) -> None:
+        if self._sock is None:
+            self._connect()
+        assert self._sock is not None
+        try:
+            if body:
+                # One syscall, no copy of a body that may be megabytes long.
+                sent = self._sock.sendmsg([head, body])
+                total = len(head) + len(body)
+                if sent < total:
+                    self._sock.sendall((head + body)[sent:])
+            else:
+                self._sock.sendall(head)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _ConnectionDropped from exc
+
+    def _connect(self) -> None:
+        try:
+            sock = socket.create_connection(self._target)
+        except OSError as exc:
+            raise RuntimeApiError(f"cannot connect to the Runtime API at {self._target[0]}:{self._target[1]}: {exc}")
+        # Small request/response pairs: without this, Nagle and delayed ACKs add up to 40 ms per call.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+
+    def _recv(self) -> bytes:
+        assert self._sock is not None
+        try:
+            return self._sock.recv(_RECV_SIZE)
+        except ConnectionResetError as exc:
+            raise _ConnectionDropped from exc
+
+    def _read_response(self) -> Response:
+        buffer = self._buffer
+        got_bytes = bool(buffer)
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(buffer) > _MAX_HEAD_BYTES:
+                self.close()
+                raise RuntimeApiError("response head larger than 64 KiB")
+            chunk = self._recv()
+            if not chunk:
+                if got_bytes:
+                    self.close()
+                    raise RuntimeApiError("connection closed in the middle of a response head")
+                raise _ConnectionDropped
+            got_bytes = True
+            buffer += chunk
+        head = bytes(buffer[:end]).decode("latin-1")
+        del buffer[: end + 4]
+        status_line, _, header_block = head.partition("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            self.close()
+            raise RuntimeApiError(f"not an HTTP/1.x status line: {status_line[:100]!r}")
+        status = int(parts[1])
+        headers: dict[str, str] = {}
+        for line in header_block.split("\r\n"):
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        elif "content-length" in headers:
+            length = headers["content-length"]
+            if not length.isdigit():
+                self.close()
+                raise RuntimeApiError(f"bad Content-Length: {length!r}")
+            body = self._read_exactly(int(length))
+        elif status in (204, 304) or 100 <= status < 200:
+            body = b""
+        else:
+            body = self._read_until_close()
+        if headers.get("connection", "").lower() == "close" or parts[0] == "HTTP/1.0":
+            self.close()
+        return Response(status, headers, body)
+
+    def _read_exactly(self, length: int) -> bytes:
+        buffer = self._buffer
+        while len(buffer) < length:
+            chunk = self._recv()
+            if not chunk:
+                self.close()
+                raise RuntimeApiError(f"connection closed after {len(buffer)} of {length} body bytes")
+            buffer += chunk
+        body = bytes(buffer[:length])
+        del buffer[:length]
+        return body
+
+    def _read_line(self) -> bytes:
+        buffer = self._buffer
+        while True:
+            end = buffer.find(b"\r\n")
+            if end >= 0:
+                line = bytes(buffer[:end])
+                del buffer[: end + 2]
+                return line
+            if len(buffer) > _MAX_HEAD_BYTES:
+                self.close()
+                raise RuntimeApiError("chunk header line too long")
+            chunk = self._recv()
+            if not chunk:
+                self.close()
+                raise RuntimeApiError("connection closed inside a chunked body")
+            buffer += chunk
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size_field = self._read_line().split(b";", 1)[0].strip()
+            try:
+                size = int(size_field, 16)
+            except ValueError:
+                self.close()
+                raise RuntimeApiError(f"bad chunk size {size_field[:20]!r}") from None
+            if size == 0:
+                while self._read_line():  # trailers, up to the empty line
+                    pass
+                return b"".join(parts)
+            parts.append(self._read_exactly(size))
+            if self._read_exactly(2) != b"\r\n":
+                self.close()
+                raise RuntimeApiError("chunk not followed by CRLF")
+
+    def _read_until_close(self) -> bytes:
+        parts = [bytes(self._buffer)]
+        self._buffer.clear()
+        while chunk := self._recv():
+            parts.append(chunk)
+        self.close()
+        return b"".join(parts)
+
+
+class _ConnectionDropped(Exception):
+    """The server closed the connection before any byte of the response."""
+
+
+class RuntimeApi:
+    """The Runtime API calls of the loop, named after its verbs (§1.2)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._http = HttpConnection(address)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def next_invocation(self) -> InvocationRequest:
+        """`GET /runtime/invocation/next`: block until Lambda hands out the next event."""
+        response = self._http.request("GET", RUNTIME_PREFIX + "/invocation/next")
+        if response.status != 200:
+            raise RuntimeApiError(f"/next answered {response.status}: {_text(response.body)}")
+        return parse_invocation(response.headers, response.body)
+
+    def post_response(
+        self, request_id: str, body: bytes, content_type: str, invocation_id: str | None = None
+    ) -> None:
+        """`POST /runtime/invocation/{id}/response`: for a synchronous caller, the moment it gets the result."""
+        headers = {"Content-Type": content_type}
+        if invocation_id is not None:
+            headers[_INVOCATION_ID_HEADER] = invocation_id
+        self._post(f"{RUNTIME_PREFIX}/invocation/{request_id}/response", headers, body)
+
+    def post_error(
+        self,
+        request_id: str,
+        body: bytes,
+        error_type: str,
+        xray_cause: bytes | None = None,
+        invocation_id: str | None = None,
+    ) -> None:
+        """`POST /runtime/invocation/{id}/error` with the error type header awslambdaric leaves out (§1.4, §5.2)."""
+        headers = {"Content-Type": "application/json", _ERROR_TYPE_HEADER: error_type}
+        if xray_cause is not None and len(xray_cause) < _XRAY_CAUSE_MAX_BYTES:
+            headers[_XRAY_CAUSE_HEADER] = xray_cause.decode("ascii")
+        if invocation_id is not None:
+            headers[_INVOCATION_ID_HEADER] = invocation_id
+        self._post(f"{RUNTIME_PREFIX}/invocation/{request_id}/error", headers, body)
+
+    def post_init_error(self, body: bytes, error_type: str) -> None:
+        """`POST /runtime/init/error`: the function could not start; the runtime exits after this."""
+        headers = {"Content-Type": "application/json", _ERROR_TYPE_HEADER: error_type}
+        self._post(RUNTIME_PREFIX + "/init/error", headers, body)
+
+    def _post(self, path: str, headers: dict[str, str], body: bytes) -> None:
+        response = self._http.request("POST", path, headers, body)
+        if response.status == 202:
+            return
+        if 400 <= response.status < 500:
+            raise RejectedRequest(path, response.status, response.body)
+        # 500: "Container error. Non-recoverable state. Runtime should exit promptly." (§1.2)
+        raise RuntimeApiError(f"{path} answered {response.status}: {_text(response.body)}")
+
+
+class ExtensionApi:
+    """The Extensions API calls of the internal extension, on a connection of its own (§3.1)."""
+
+    def __init__(self, address: str) -> None:
+        self._http = HttpConnection(address)
+        self.extension_id = ""
+
+    def close(self) -> None:
+        self._http.close()
+
+    def register(self, name: str, events: list[str]) -> None:
+        """`POST /extension/register`; Lambda closes registration at the runtime's first `/next` (§3.3)."""
+        import json
+
+        body = json.dumps({"events": events}).encode()
+        response = self._http.request("POST", EXTENSION_PREFIX + "/register", {_EXTENSION_NAME_HEADER: name}, body)
+        if response.status != 200:
+            raise RejectedRequest(EXTENSION_PREFIX + "/register", response.status, response.body)
+        extension_id = response.headers.get(_EXTENSION_ID_HEADER.lower())
+        if not extension_id:
+            raise RuntimeApiError("/extension/register answered without a Lambda-Extension-Identifier")
+        self.extension_id = extension_id
+
+    def send_next(self) -> None:
+        """Send `GET /extension/event/next`: for Lambda, the extension is done with the current invocation."""
+        self._http.send_request("GET", EXTENSION_PREFIX + "/event/next", {_EXTENSION_ID_HEADER: self.extension_id})
+
+    def read_event(self) -> bytes:
+        """Block until the reply to `send_next()`, the next INVOKE event; returns its JSON."""
+        response = self._http.read_response()
+        if response.status != 200:
+            raise RejectedRequest(EXTENSION_PREFIX + "/event/next", response.status, response.body)
+        return response.body
+
+
+def parse_invocation(headers: dict[str, str], body: bytes) -> InvocationRequest:
+    """Build the typed invocation from `/next`'s lower-cased headers; a reply without a request id is unusable."""
+    request_id = headers.get(_REQUEST_ID)
+    if not request_id:
+        raise RuntimeApiError("/next answered without a Lambda-Runtime-Aws-Request-Id header")
+    deadline = headers.get(_DEADLINE_MS, "")
+    if not deadline.isdigit():
+        raise RuntimeApiError(f"/next answered a Lambda-Runtime-Deadline-Ms that is not a number: {deadline[:40]!r}")
+    return InvocationRequest(
+        request_id=request_id,
+        deadline_ms=int(deadline),
+        invoked_function_arn=headers.get(_FUNCTION_ARN),
+        trace_id=headers.get(_TRACE_ID),
+        client_context=headers.get(_CLIENT_CONTEXT),
+        cognito_identity=headers.get(_COGNITO_IDENTITY),
+        tenant_id=headers.get(_TENANT_ID),
+        content_type=headers.get(_CONTENT_TYPE),
+        invocation_id=headers.get(_INVOCATION_ID),
+        body=body,
+    )
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", "replace")[:500]

@@ -1,0 +1,132 @@
+"""Error reports: the one shape that goes to `/error` and `/init/error`, with awslambdaric's vocabulary (§5.1–5.2)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+# Frames of this package at the top of a traceback are the runtime calling user code; users never see them.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class FaultError(Exception):
+    """A failure the runtime detects itself; `error_type` is the `Runtime.*` name callers see."""
+
+    error_type = "Runtime.Unknown"
+
+    def __init__(self, message: str, stack_trace: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stack_trace = stack_trace or []
+
+
+class MalformedHandlerName(FaultError):
+    error_type = "Runtime.MalformedHandlerName"
+
+
+class BuiltInModuleConflict(FaultError):
+    error_type = "Runtime.BuiltInModuleConflict"
+
+
+class ImportModuleError(FaultError):
+    error_type = "Runtime.ImportModuleError"
+
+
+class UserCodeSyntaxError(FaultError):
+    error_type = "Runtime.UserCodeSyntaxError"
+
+
+class HandlerNotFound(FaultError):
+    error_type = "Runtime.HandlerNotFound"
+
+
+class UnmarshalError(FaultError):
+    error_type = "Runtime.UnmarshalError"
+
+
+class MarshalError(FaultError):
+    error_type = "Runtime.MarshalError"
+
+
+class ContextUnmarshalError(FaultError):
+    error_type = "Runtime.LambdaContextUnmarshalError"
+
+
+@dataclass(slots=True)
+class ErrorReport:
+    """`{errorMessage, errorType, requestId, stackTrace}` plus what the X-Ray cause header needs."""
+
+    error_type: str
+    error_message: str
+    stack_trace: list[str]
+    request_id: str = ""
+    # (path, line, function) of each user frame, for the X-Ray cause.
+    frames: list[tuple[str, int, str]] = field(default_factory=list)
+    # X-Ray type: awslambdaric reports the runtime's own faults as LambdaValidationError.
+    xray_type: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "errorMessage": self.error_message,
+            "errorType": self.error_type,
+            "requestId": self.request_id,
+            "stackTrace": self.stack_trace,
+        }
+
+    @property
+    def header_error_type(self) -> str:
+        """The `Lambda-Runtime-Function-Error-Type` value: RAPID keeps only `(Runtime|Function).Name` (§1.4)."""
+        if self.error_type.startswith(("Runtime.", "Function.")):
+            return self.error_type
+        letters = "".join(ch for ch in self.error_type.rpartition(".")[2] if ch.isascii() and ch.isalpha())
+        return "Function." + (letters[:1].upper() + letters[1:] if letters else "Unknown")
+
+    def xray_cause(self) -> dict[str, Any]:
+        stack = [{"label": name, "path": path, "line": line} for path, line, name in self.frames]
+        return {
+            "working_directory": os.getcwd(),
+            "exceptions": [{"message": self.error_message, "type": self.xray_type or self.error_type, "stack": stack}],
+            "paths": sorted({path for path, _, _ in self.frames}),
+        }
+
+
+def report_from_exception(exc: BaseException, request_id: str = "") -> ErrorReport:
+    """Turn any exception into the report awslambdaric would send, with the runtime's own frames trimmed."""
+    if isinstance(exc, FaultError):
+        return ErrorReport(
+            exc.error_type, exc.message, list(exc.stack_trace), request_id, xray_type="LambdaValidationError"
+        )
+    import traceback
+
+    summary = traceback.extract_tb(exc.__traceback__)
+    start = 0
+    while start < len(summary) and summary[start].filename.startswith(_PACKAGE_DIR):
+        start += 1
+    frames = summary[start:]
+    return ErrorReport(
+        error_type=type(exc).__name__,
+        error_message=safe_str(exc),
+        stack_trace=traceback.format_list(frames),
+        request_id=request_id,
+        frames=[(f.filename, f.lineno or 0, f.name) for f in frames],
+    )
+
+
+def safe_str(exc: BaseException) -> str:
+    """`str(exc)`, which awslambdaric uses, except that an exception whose `__str__` raises is still reported."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<exception str() failed: {type(exc).__name__}>"
+
+
+def format_traceback_lines(exc: BaseException) -> list[str]:
+    """The traceback of an exception the runtime caught in its own code, as lines (for one-event log records)."""
+    import traceback
+
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
+
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]

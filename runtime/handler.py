@@ -1,0 +1,34 @@
+"""Load the handler named by `_HANDLER`, with awslambdaric's rules and error types (§5.1)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .errors import BuiltInModuleConflict, HandlerNotFound, ImportModuleError, MalformedHandlerName, UserCodeSyntaxError
+
+Handler = Callable[[Any, Any], Any]
+
+
+def load_handler(spec: str) -> Handler:
+    """`mod.fn`, `pkg.mod.fn` or `dir/mod.fn` → the function; any other import failure propagates as it is."""
+    try:
+        module_name, function_name = spec.rsplit(".", 1)
+    except ValueError as exc:
+        raise MalformedHandlerName(f"Bad handler '{spec}': {exc}") from None
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise BuiltInModuleConflict(f"Cannot use built-in module {module_name} as a handler module")
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as exc:
+        raise ImportModuleError(f"Unable to import module '{module_name}': {exc}") from exc
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        raise UserCodeSyntaxError(f"Syntax error in module '{module_name}': {exc}", trace) from exc
+    try:
+        handler: Handler = getattr(module, function_name)
+    except AttributeError:
+        raise HandlerNotFound(f"Handler '{function_name}' missing on module '{module_name}'") from None
+    return handler

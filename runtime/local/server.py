@@ -1,0 +1,434 @@
+"""A Runtime API and Extensions API server with Lambda's semantics, on loopback: the test fake and the emulator's core.
+
+It is the server side of ../shared/docs/lambda-platform.md §1–3, as RAPID implements it:
+- the caller gets the result the moment the runtime POSTs `/response` or `/error` (real Lambda; RIE instead waits
+  for the runtime's next `/next`, §2.2);
+- an invocation ends only when the runtime and every INVOKE-subscribed extension have called next again; the next
+  invocation waits for that;
+- extension registration closes at the runtime's first `/next`; internal extensions may not subscribe to SHUTDOWN;
+- RAPID's status codes and error bodies: 413 above 6 MiB + 100 bytes, 400 for a wrong request id, 403 for a second
+  `/response`, 403 `Extension.*` errors.
+Every request is recorded with a monotonic timestamp, so tests assert order and causality rather than durations.
+`/test/mark/NAME` records a mark: code under test calls it to put its own events on the same clock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MAX_PAYLOAD = 6 * 1024 * 1024 + 100
+MAX_EXTENSIONS = 10
+RUNTIME = "/2018-06-01/runtime"
+EXTENSION = "/2020-01-01/extension"
+MARK = "/test/mark/"
+
+
+@dataclass
+class Recorded:
+    """One request as the server saw it; `at` is `time.monotonic()` when its body had been read."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+    status: int = 0
+    replied_at: float = 0.0
+
+
+@dataclass
+class Result:
+    """What the caller of an invocation gets."""
+
+    kind: str  # "response", "error", "init_error", "timeout", "reset"
+    body: bytes
+    headers: dict[str, str]
+    at: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class _Invocation:
+    request_id: str
+    event: bytes
+    headers: dict[str, str]
+    timeout_s: float
+    deadline_ms: int = 0
+    result: Result | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+    extensions_pending: set[str] = field(default_factory=set)
+    runtime_next: bool = False
+
+
+@dataclass
+class _Extension:
+    id: str
+    name: str
+    events: list[str]
+    queue: list[bytes] = field(default_factory=list)
+    waiting: bool = False
+
+
+# A scripted reply, for fault injection: (status, headers, body), or None to let the server answer.
+Interceptor = Callable[[Recorded], tuple[int, dict[str, str], bytes] | None]
+
+
+class LambdaApiServer:
+    """Serve one execution environment's Runtime and Extensions API; `invoke()` plays the synchronous caller."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 30.0) -> None:
+        self.timeout_s = timeout_s
+        self.requests: list[Recorded] = []
+        self.interceptor: Interceptor | None = None
+        self._cond = threading.Condition()
+        self._pending: list[_Invocation] = []
+        self._current: _Invocation | None = None
+        self._all: dict[str, _Invocation] = {}
+        self._extensions: dict[str, _Extension] = {}
+        self._registration_open = True
+        self._init_error: Result | None = None
+        self._init_done = False
+        self._httpd = _Httpd((host, port), _Handler)
+        self._httpd.api = self
+        self._thread: threading.Thread | None = None
+
+    # Life cycle ------------------------------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> LambdaApiServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="lambda-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._cond:
+            self._cond.notify_all()
+
+    def __enter__(self) -> LambdaApiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """A fresh environment (after a crash or timeout): registrations and state start over."""
+        with self._cond:
+            if self._current is not None and self._current.result is None:
+                self._finish(self._current, Result("reset", b"", {}, time.monotonic()))
+            self._current = None
+            self._extensions.clear()
+            self._registration_open = True
+            self._init_done = False
+            self._init_error = None
+            self._cond.notify_all()
+
+    # The caller's side -----------------------------------------------------------------------------------------
+
+    def submit(self, event: bytes, headers: dict[str, str] | None = None, timeout_s: float | None = None) -> str:
+        """Queue an invocation; returns its request id."""
+        invocation = _Invocation(str(uuid.uuid4()), event, dict(headers or {}), timeout_s or self.timeout_s)
+        with self._cond:
+            self._all[invocation.request_id] = invocation
+            self._pending.append(invocation)
+            self._cond.notify_all()
+        return invocation.request_id
+
+    def invoke(self, event: bytes = b"{}", headers: dict[str, str] | None = None, wait_s: float = 30.0) -> Result:
+        """Invoke and wait for the result as a synchronous caller: until `/response`, not until the next `/next`."""
+        request_id = self.submit(event, headers)
+        return self.result(request_id, wait_s)
+
+    def result(self, request_id: str, wait_s: float = 30.0) -> Result:
+        invocation = self._find(request_id)
+        if not invocation.done.wait(wait_s):
+            raise TimeoutError(f"no result for {request_id} within {wait_s} s")
+        assert invocation.result is not None
+        return invocation.result
+
+    def wait_ended(self, request_id: str, wait_s: float = 30.0) -> None:
+        """Wait until the runtime and every INVOKE extension have called next after this invocation."""
+        if not self._find(request_id).ended.wait(wait_s):
+            raise TimeoutError(f"invocation {request_id} did not end within {wait_s} s")
+
+    def fail_init(self, result: Result) -> None:
+        """Record an init failure the emulator detected (exit before `/next`, init timeout)."""
+        with self._cond:
+            self._init_error = result
+            self._cond.notify_all()
+
+    def take_pending(self) -> list[str]:
+        with self._cond:
+            return [invocation.request_id for invocation in self._pending]
+
+    def finish_current(self, result: Result) -> str | None:
+        """End the running invocation from outside (timeout, crash); returns its request id."""
+        with self._cond:
+            invocation = self._current
+            if invocation is None:
+                return None
+            if invocation.result is None:
+                self._finish(invocation, result)
+            invocation.ended.set()
+            self._current = None
+            self._cond.notify_all()
+            return invocation.request_id
+
+    def current(self) -> tuple[str, int, bool] | None:
+        """(request id, deadline ms, result posted) of the running invocation."""
+        with self._cond:
+            if self._current is None:
+                return None
+            return self._current.request_id, self._current.deadline_ms, self._current.result is not None
+
+    def extension_names(self) -> list[str]:
+        with self._cond:
+            return [extension.name for extension in self._extensions.values()]
+
+    # Recorded requests -----------------------------------------------------------------------------------------
+
+    def find(self, suffix: str, method: str | None = None) -> list[Recorded]:
+        return [r for r in list(self.requests) if r.path.endswith(suffix) and (method is None or r.method == method)]
+
+    def marks(self, name: str) -> list[Recorded]:
+        return self.find(MARK + name)
+
+    def wait_for(self, predicate: Callable[[], bool], wait_s: float = 10.0) -> None:
+        deadline = time.monotonic() + wait_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError("condition not met in time")
+            time.sleep(0.005)
+
+    # Request handling (server threads) -------------------------------------------------------------------------
+
+    def handle(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
+        if self.interceptor is not None:
+            scripted = self.interceptor(request)
+            if scripted is not None:
+                reply(*scripted)
+                return
+        path, method = request.path, request.method
+        if path.startswith(MARK):
+            reply(200, {}, b"{}")
+        elif path == RUNTIME + "/invocation/next" and method == "GET":
+            self._next(request, reply)
+        elif path.startswith(RUNTIME + "/invocation/") and method == "POST":
+            request_id, _, verb = path[len(RUNTIME + "/invocation/") :].partition("/")
+            self._post_result(request_id, verb, request, reply)
+        elif path == RUNTIME + "/init/error" and method == "POST":
+            self._post_init_error(request, reply)
+        elif path == EXTENSION + "/register" and method == "POST":
+            self._register(request, reply)
+        elif path == EXTENSION + "/event/next" and method == "GET":
+            self._extension_next(request, reply)
+        else:
+            reply(404, {}, _error("InvalidRequest", f"no route {method} {path}"))
+
+    def _next(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
+        with self._cond:
+            # Registration closes at the runtime's first /next (§3.3).
+            self._registration_open = False
+            previous = self._current
+            if previous is not None:
+                if previous.result is None:
+                    reply(403, {}, _error("InvalidStateTransition", "State transition from Running to Ready failed"))
+                    return
+                previous.runtime_next = True
+                self._maybe_end(previous)
+            self._cond.notify_all()
+            while True:
+                if self._current is None and self._pending and self._init_complete():
+                    invocation = self._pending.pop(0)
+                    break
+                if not self._cond.wait(timeout=1.0) and self._httpd.stopping:
+                    return
+            self._current = invocation
+            # The deadline runs from the moment the runtime gets the event, as in Lambda.
+            invocation.deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
+            invocation.extensions_pending = {e.id for e in self._extensions.values() if "INVOKE" in e.events}
+            for extension in self._extensions.values():
+                if "INVOKE" in extension.events:
+                    extension.queue.append(self._invoke_event(invocation))
+            self._cond.notify_all()
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:012345678912:function:test_function",
+            "Content-Type": invocation.headers.pop("Content-Type", "application/json"),
+            **invocation.headers,
+        }
+        reply(200, headers, invocation.event)
+
+    def _init_complete(self) -> bool:
+        # Init completes when every registered extension has called /extension/event/next once (§3.3).
+        if not self._init_done:
+            self._init_done = all(extension.waiting for extension in self._extensions.values())
+        return self._init_done
+
+    def _post_result(
+        self, request_id: str, verb: str, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]
+    ) -> None:
+        with self._cond:
+            invocation = self._current
+            if invocation is None or invocation.request_id != request_id or verb not in ("response", "error"):
+                reply(400, {}, _error("InvalidRequestID", "Invalid request ID"))
+                return
+            if invocation.result is not None:
+                reply(403, {}, _error("InvalidStateTransition", "State transition from ResponseSent failed"))
+                return
+            if len(request.body) > MAX_PAYLOAD:
+                self._finish(invocation, Result("error", _error("Function.ResponseSizeTooLarge",
+                    "Response payload size exceeded maximum allowed payload size (6291556 bytes)."),
+                    {}, time.monotonic()))  # fmt: skip
+                reply(413, {}, _error("RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes)."))
+                return
+            kind = "response" if verb == "response" else "error"
+            self._finish(invocation, Result(kind, request.body, request.headers, request.at))
+        reply(202, {}, b'{"status":"OK"}')
+
+    def _post_init_error(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
+        with self._cond:
+            if not self._registration_open and self._current is not None:
+                reply(403, {}, _error("InvalidStateTransition", "State transition from Running to InitError failed"))
+                return
+            self._init_error = Result("init_error", request.body, request.headers, request.at)
+            self._cond.notify_all()
+        reply(202, {}, b'{"status":"OK"}')
+
+    def _register(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
+        name = request.headers.get("lambda-extension-name", "")
+        try:
+            events = json.loads(request.body or b"{}").get("events") or []
+        except (ValueError, AttributeError):
+            reply(403, {}, _error("InvalidRequestFormat", "Request body is not valid JSON"))
+            return
+        with self._cond:
+            if not name:
+                reply(403, {}, _error("Extension.InvalidExtensionName", "Empty extension name"))
+            elif not self._registration_open:
+                reply(403, {}, _error("Extension.RegistrationClosed", "Extension registration closed already"))
+            elif "SHUTDOWN" in events:
+                # Every extension registered with this server is internal: no executable in /opt/extensions (§3.2).
+                reply(403, {}, _error("Extension.InvalidEventType", "ShutdownEventNotSupportedForInternalExtension"))
+            elif any(event not in ("INVOKE", "SHUTDOWN") for event in events):
+                reply(403, {}, _error("Extension.InvalidEventType", f"Invalid event type {events}"))
+            elif len(self._extensions) >= MAX_EXTENSIONS:
+                reply(403, {}, _error("Extension.TooManyExtensions", "Too many extensions"))
+            else:
+                extension = _Extension(str(uuid.uuid4()), name, list(events))
+                self._extensions[extension.id] = extension
+                body = json.dumps({"functionName": "test_function", "functionVersion": "$LATEST", "handler": ""})
+                reply(200, {"Lambda-Extension-Identifier": extension.id}, body.encode())
+
+    def _extension_next(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
+        extension_id = request.headers.get("lambda-extension-identifier", "")
+        with self._cond:
+            extension = self._extensions.get(extension_id)
+            if extension is None:
+                error = "Extension.MissingExtensionIdentifier" if not extension_id else "Extension.UnknownExtensionIdentifier"
+                reply(403, {}, _error(error, "Unknown extension"))
+                return
+            extension.waiting = True
+            current = self._current
+            if current is not None and extension.id in current.extensions_pending and not extension.queue:
+                current.extensions_pending.discard(extension.id)
+                self._maybe_end(current)
+            self._cond.notify_all()
+            while not extension.queue:
+                if not self._cond.wait(timeout=1.0) and self._httpd.stopping:
+                    return
+                if extension.id not in self._extensions:
+                    return
+            event = extension.queue.pop(0)
+            extension.waiting = False
+        reply(200, {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())}, event)
+
+    def _invoke_event(self, invocation: _Invocation) -> bytes:
+        return json.dumps(
+            {
+                "eventType": "INVOKE",
+                "deadlineMs": invocation.deadline_ms,
+                "requestId": invocation.request_id,
+                "invokedFunctionArn": "arn:aws:lambda:us-east-1:012345678912:function:test_function",
+            }
+        ).encode()
+
+    def _maybe_end(self, invocation: _Invocation) -> None:
+        if invocation.runtime_next and not invocation.extensions_pending and invocation.result is not None:
+            invocation.ended.set()
+            if self._current is invocation:
+                self._current = None
+
+    def _finish(self, invocation: _Invocation, result: Result) -> None:
+        invocation.result = result
+        invocation.done.set()
+
+    def _find(self, request_id: str) -> _Invocation:
+        with self._cond:
+            return self._all[request_id]
+
+
+def _error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+class _Httpd(ThreadingHTTPServer):
+    daemon_threads = True
+    api: LambdaApiServer
+    stopping = False
+
+    def shutdown(self) -> None:
+        self.stopping = True
+        super().shutdown()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A runtime killed mid-request resets its connections; that is a case under test, not a server fault.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Httpd
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Recorded(
+            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()
+        )
+        self.server.api.requests.append(request)
+
+        def reply(status: int, headers: dict[str, str], payload: bytes) -> None:
+            request.status = status
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+            request.replied_at = time.monotonic()
+
+        self.server.api.handle(request, reply)
+
+    do_GET = _serve
+    do_POST = _serve

@@ -1,0 +1,125 @@
+"""The invocation loop, in protocol order: next → handler → response or error → after-response phase → next."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+
+from . import logs
+from .api import InvocationRequest, RejectedRequest, RuntimeApi, RuntimeApiError
+from .context import FunctionInfo, LambdaContext, parse_header_json
+from .errors import report_from_exception
+from .extension import InternalExtension
+from .handler import Handler
+from .hooks import Invocation, PhaseRunner, ShutdownRequested
+from .marshal import marshal_result, to_ascii_json, to_json, unmarshal_event
+
+
+class Loop:
+    def __init__(
+        self,
+        api: RuntimeApi,
+        handler: Handler,
+        runner: PhaseRunner,
+        function: FunctionInfo,
+        extension: InternalExtension | None = None,
+    ) -> None:
+        self.api = api
+        self.handler = handler
+        self.runner = runner
+        self.function = function
+        self.extension = extension
+
+    def serve(self, requests: Iterable[InvocationRequest] | None = None) -> None:
+        """Serve invocations until the process is told to stop; tests pass a finite iterable."""
+        if requests is None:
+            while True:
+                self.handle(self.api.next_invocation())
+        for request in requests:
+            self.handle(request)
+
+    def handle(self, request: InvocationRequest) -> None:
+        """One invocation. Once its response is posted it cannot become an error, whatever the phase does."""
+        logs.current.request_id = request.request_id
+        logs.current.tenant_id = request.tenant_id
+        _set_trace_id(request.trace_id)
+        self.runner.open(request.request_id, request.deadline_ms)
+        invocation = Invocation(request.request_id, request.deadline_ms)
+        exit_code: int | str | None = None
+        try:
+            invocation.context = LambdaContext(
+                request.request_id,
+                request.deadline_ms,
+                request.invoked_function_arn,
+                parse_header_json(request.client_context, "Client Context"),
+                parse_header_json(request.cognito_identity, "Cognito Identity"),
+                request.tenant_id,
+                self.function,
+            )
+            invocation.event = unmarshal_event(request.body, request.content_type)
+            invocation.result = self.handler(invocation.event, invocation.context)
+            body, content_type = marshal_result(invocation.result)
+        except ShutdownRequested as shutdown:
+            shutdown.pending = self.runner.take_deferred()
+            raise
+        except BaseException as exc:
+            invocation.error = exc
+            if isinstance(exc, SystemExit):
+                # The handler asked the process to end: report it to the caller, run the phase, then exit.
+                exit_code = exc.code
+        # 1. The response (or error) first: for a synchronous caller this is the end of the wait.
+        if invocation.error is None:
+            invocation.delivered = self._deliver(
+                lambda: self.api.post_response(request.request_id, body, content_type, request.invocation_id)
+            )
+        else:
+            invocation.delivered = self._post_error(request, invocation.error)
+        # 2. The after-response phase, before the next /next: Lambda keeps the environment running until then.
+        self.runner.run(invocation)
+        if self.extension is not None:
+            self.extension.phase_done()
+        logs.current.request_id = None
+        logs.current.tenant_id = None
+        if exit_code is not None:
+            logs.runtime_logger().warning("the handler called sys.exit(%r): the runtime exits", exit_code)
+            sys.exit(exit_code)
+
+    def _post_error(self, request: InvocationRequest, error: BaseException) -> bool:
+        report = report_from_exception(error, request.request_id)
+        document = report.to_dict()
+        logs.log_unhandled_error(document)
+        body, cause = to_json(document), to_ascii_json(report.xray_cause())
+        return self._deliver(
+            lambda: self.api.post_error(request.request_id, body, report.header_error_type, cause, request.invocation_id)
+        )
+
+    def _deliver(self, post: Callable[[], None]) -> bool:
+        try:
+            post()
+        except RejectedRequest as exc:
+            logs.runtime_logger().error("the Runtime API refused the invocation's result: %s", _explain(exc))
+            return False
+        except RuntimeApiError:
+            # Lambda asks the runtime to exit promptly; tell what after-response work is lost with it.
+            lost = [task.name for task in self.runner.take_deferred()] + [h.name for h in self.runner.registry.hooks]
+            if lost:
+                logs.runtime_logger().error("after-response work not run because the runtime must exit: %s", lost)
+            raise
+        return True
+
+
+def _explain(exc: RejectedRequest) -> str:
+    if exc.status == 413:
+        return f"413, response too large (over 6 MiB): the caller gets Function.ResponseSizeTooLarge ({exc})"
+    if exc.status == 410:
+        return f"410, the invocation had already timed out ({exc})"
+    return str(exc)
+
+
+def _set_trace_id(trace_id: str | None) -> None:
+    # X-Ray SDKs read the trace id of the current invocation from the environment (§5.7).
+    if trace_id is not None:
+        os.environ["_X_AMZN_TRACE_ID"] = trace_id
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)

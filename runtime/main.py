@@ -1,0 +1,121 @@
+"""Start-up, in Lambda's order: configuration, logging, the internal extension, the handler, then the loop.
+
+`bootstrap` runs this module as `python -u -m runtime.main [HANDLER]`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import FrameType
+from typing import NoReturn
+
+from . import logs
+from .api import RejectedRequest, RuntimeApi, RuntimeApiError
+from .config import Config, ConfigError
+from .errors import ErrorReport, report_from_exception
+from .extension import InternalExtension
+from .handler import Handler, load_handler
+from .hooks import PhaseRunner, ShutdownRequested, registry
+from .loop import Loop
+from .marshal import to_json
+from .memory import CollectAfterResponse
+from .observe import PhaseObserver
+
+# Exit codes: 1 for a failed init (as awslambdaric), 2 when the Runtime API is unusable.
+EXIT_INIT_ERROR = 1
+EXIT_API_ERROR = 2
+
+
+def main() -> NoReturn:
+    logs.make_unbuffered()
+    try:
+        config = Config.from_env(os.environ, sys.argv)
+    except ConfigError as exc:
+        _fail_before_config(exc)
+    # awslambdaric removes the telemetry fd variable so child processes do not write frames to it (§5.6).
+    os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
+    logs.setup(config.log_format, config.log_level, config.telemetry_fd)
+    log = logs.runtime_logger()
+    log.setLevel(config.runtime_log_level if config.runtime_log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO")
+
+    api = RuntimeApi(config.runtime_api)
+    runner = _make_runner(config)
+    extension = None
+    if config.extension:
+        extension = InternalExtension(config.runtime_api, config.extension_name, runner.activity, config.margin_ms)
+        extension.start()
+
+    handler = _load(config, api)
+    signal.signal(signal.SIGTERM, _raise_shutdown)
+    if extension is not None and not extension.wait_registered():
+        extension = None
+    if config.gc_mode == "after_response":
+        CollectAfterResponse.disable_automatic()
+
+    try:
+        Loop(api, handler, runner, config.function, extension).serve()
+    except ShutdownRequested as shutdown:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        report = runner.run_shutdown(shutdown.pending, config.shutdown_budget_ms)
+        if report.items:
+            log.info("shutdown: %s", ", ".join(f"{n} {o} {ms:.1f} ms" for n, o, ms in report.items))
+        sys.exit(0)
+    except RuntimeApiError as exc:
+        log.error("the Runtime API failed, exiting so Lambda starts a fresh environment: %s", exc)
+        sys.exit(EXIT_API_ERROR)
+    sys.exit(0)  # serve() only returns for a finite iterable
+
+
+def _make_runner(config: Config) -> PhaseRunner:
+    extra = []
+    if config.gc_mode == "after_response":
+        extra.append(CollectAfterResponse(config.gc_every, config.gc_rss_mb).task())
+    observer = PhaseObserver(config.emf, config.emf_namespace, config.function.function_name)
+    return PhaseRunner(registry, config.margin_ms, config.max_deferred, extra, observer)
+
+
+def _load(config: Config, api: RuntimeApi) -> Handler:
+    # Handler modules resolve against the task root, as with the working directory /var/task in Lambda.
+    if config.task_root and config.task_root not in sys.path:
+        sys.path.insert(0, config.task_root)
+    try:
+        return load_handler(config.handler)
+    except Exception as exc:
+        _report_init_error(api, report_from_exception(exc))
+
+
+def _report_init_error(api: RuntimeApi, report: ErrorReport) -> NoReturn:
+    logs.runtime_logger().warning(
+        "LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code."
+    )
+    document = report.to_dict()
+    logs.log_unhandled_error(document)
+    try:
+        api.post_init_error(to_json(document), report.header_error_type)
+    except (RejectedRequest, RuntimeApiError) as exc:
+        logs.runtime_logger().error("could not report the init error to the Runtime API: %s", exc)
+    sys.exit(EXIT_INIT_ERROR)
+
+
+def _fail_before_config(exc: ConfigError) -> NoReturn:
+    logs.setup(os.environ.get("AWS_LAMBDA_LOG_FORMAT"), None, None)
+    address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+    report = ErrorReport(exc.error_type, str(exc), [])
+    if address:
+        try:
+            _report_init_error(RuntimeApi(address), report)
+        except RuntimeApiError:
+            pass
+    logs.log_unhandled_error(report.to_dict())
+    sys.exit(EXIT_INIT_ERROR)
+
+
+def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    # Unwind the main thread wherever it is (waiting in /next, in the handler, in a hook) to the shutdown phase.
+    raise ShutdownRequested()
+
+
+if __name__ == "__main__":
+    main()
