@@ -82,7 +82,7 @@ def _load(config: Config, api: RuntimeApi) -> Handler:
         sys.path.insert(0, config.task_root)
     try:
         return load_handler(config.handler)
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit at import too: reported, where awslambdaric would just exit
         _report_init_error(api, report_from_exception(exc))
 
 

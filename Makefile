@@ -1,0 +1,42 @@
+# The two commands of the README's Quick start: `make run` and `make test`. Both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RIE := .cache/rie/aws-lambda-rie
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check unit bench setup clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(RIE): | $(STAMP)
+	$(PY) scripts/fetch_rie.py $@
+
+setup: $(STAMP) $(RIE)
+
+run: $(STAMP)
+	$(PY) -m runtime invoke app.handler --task-root examples/hello --event '{"name": "Ada"}'
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check runtime tests bench scripts
+	$(VENV)/bin/ruff format --check runtime tests bench scripts
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck
+
+test: setup check
+	RIE_BINARY=$(RIE) $(VENV)/bin/pytest
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -m "not rie and not image and not soak"
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

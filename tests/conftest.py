@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+import pytest
+
+from runtime.local.server import LambdaApiServer
+from tests.support import Process, start_runtime
+
+StartRuntime = Callable[..., Process]
+
+
+@pytest.fixture
+def api() -> Iterator[LambdaApiServer]:
+    with LambdaApiServer(timeout_s=30) as server:
+        yield server
+
+
+@pytest.fixture
+def start(api: LambdaApiServer, request: pytest.FixtureRequest) -> Iterator[StartRuntime]:
+    """Start the real bootstrap against the `api` server; its output is printed when the test fails."""
+    processes: list[Process] = []
+
+    def run(handler: str, env: Mapping[str, str] | None = None, runtime: str = "bootstrap") -> Process:
+        process = start_runtime(api.address, handler, env, runtime)
+        processes.append(process)
+        return process
+
+    yield run
+    for process in processes:
+        print(f"--- output of pid {process.pid} ---\n{process.output()}")
+        process.stop()

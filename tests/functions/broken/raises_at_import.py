@@ -1,0 +1,1 @@
+raise RuntimeError("failed during import")

@@ -1,0 +1,142 @@
+"""Run the real `bootstrap` (or `python -m awslambdaric`) as a process, against a Runtime API on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP = ROOT / "bootstrap"
+FUNCTIONS = ROOT / "tests" / "functions"
+RIE_BINARY = Path(os.environ.get("RIE_BINARY", ROOT / ".cache" / "rie" / "aws-lambda-rie"))
+
+FUNCTION_ENV = {
+    "AWS_LAMBDA_FUNCTION_NAME": "test_function",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
+    "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/test_function",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/22/[$LATEST]0123456789abcdef",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def runtime_command(handler: str, runtime: str = "bootstrap") -> list[str]:
+    if runtime == "awslambdaric":
+        return [sys.executable, "-m", "awslambdaric", handler]
+    return [str(BOOTSTRAP), handler]
+
+
+def base_env(extra: Mapping[str, str] | None = None, task_root: Path = FUNCTIONS) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_LAMBDA", "_X_AMZN", "RUNTIME_", "_HANDLER"))}
+    env.update(FUNCTION_ENV)
+    env["LAMBDA_TASK_ROOT"] = str(task_root)
+    env["RUNTIME_PYTHON"] = sys.executable
+    env["PYTHONPATH"] = os.pathsep.join([str(task_root), str(ROOT)])
+    env.update(extra or {})
+    return env
+
+
+class Process:
+    """A child process whose stdout and stderr go to one temporary file, readable at any time."""
+
+    def __init__(self, command: list[str], env: Mapping[str, str], cwd: Path = FUNCTIONS) -> None:
+        self._log: IO[bytes] = tempfile.TemporaryFile()
+        self.popen = subprocess.Popen(command, env=dict(env), cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
+
+    def wait(self, timeout: float = 10.0) -> int:
+        return self.popen.wait(timeout)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+        self._log.close()
+
+    def wait_output(self, text: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in (out := self.output()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the output within {timeout} s:\n{out}")
+            time.sleep(0.01)
+        return out
+
+
+def start_runtime(
+    api_address: str, handler: str, env: Mapping[str, str] | None = None, runtime: str = "bootstrap"
+) -> Process:
+    return Process(runtime_command(handler, runtime), base_env({"AWS_LAMBDA_RUNTIME_API": api_address, **(env or {})}))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Rie:
+    """The real AWS Runtime Interface Emulator running one runtime command, on free loopback ports."""
+
+    def __init__(self, command: list[str], env: Mapping[str, str]) -> None:
+        self.port = free_port()
+        self.api_port = free_port()
+        self.process = Process(
+            [
+                str(RIE_BINARY),
+                "--runtime-interface-emulator-address",
+                f"127.0.0.1:{self.port}",
+                "--runtime-api-address",
+                f"127.0.0.1:{self.api_port}",
+                *command,
+            ],
+            env,
+        )
+        self.url = f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations"
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"RIE did not listen:\n{self.process.output()}")
+            time.sleep(0.02)
+
+    def invoke(self, event: bytes | str | Any = b"{}", headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+        data = event if isinstance(event, bytes) else (event.encode() if isinstance(event, str) else json.dumps(event).encode())
+        request = urllib.request.Request(self.url, data=data, headers=dict(headers or {}), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                return reply.status, reply.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+@contextlib.contextmanager
+def rie(handler: str, runtime: str = "bootstrap", env: Mapping[str, str] | None = None) -> Iterator[Rie]:
+    if not RIE_BINARY.exists():
+        raise AssertionError(f"{RIE_BINARY} is missing: `make setup` fetches it")
+    emulator = Rie(runtime_command(handler, runtime), base_env(env))
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
