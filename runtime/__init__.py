@@ -1,7 +1,5 @@
-"""A custom Python runtime for AWS Lambda with a built-in after-response phase.
-
-    from runtime import after_response, defer, on_shutdown
-"""
+"""A custom Python runtime for AWS Lambda with a built-in after-response phase: `after_response`, `defer`,
+`on_shutdown`."""
 
 from .hooks import DeferError, Invocation, after_response, defer, on_shutdown
 

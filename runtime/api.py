@@ -162,7 +162,8 @@ class HttpConnection:
         try:
             sock = socket.create_connection(self._target)
         except OSError as exc:
-            raise RuntimeApiError(f"cannot connect to the Runtime API at {self._target[0]}:{self._target[1]}: {exc}")
+            host, port = self._target
+            raise RuntimeApiError(f"cannot connect to the Runtime API at {host}:{port}: {exc}") from exc
         # Small request/response pairs: without this, Nagle and delayed ACKs add up to 40 ms per call.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
@@ -299,9 +300,7 @@ class RuntimeApi:
             raise RuntimeApiError(f"/next answered {response.status}: {_text(response.body)}")
         return parse_invocation(response.headers, response.body)
 
-    def post_response(
-        self, request_id: str, body: bytes, content_type: str, invocation_id: str | None = None
-    ) -> None:
+    def post_response(self, request_id: str, body: bytes, content_type: str, invocation_id: str | None = None) -> None:
         """`POST /runtime/invocation/{id}/response`: for a synchronous caller, the moment it gets the result."""
         headers = {"Content-Type": content_type}
         if invocation_id is not None:

@@ -1,4 +1,4 @@
-"""Error reports: the one shape that goes to `/error` and `/init/error`, with awslambdaric's vocabulary (§5.1–5.2)."""
+"""Error reports: the one shape that goes to `/error` and `/init/error`, with awslambdaric's vocabulary (§5.1-5.2)."""
 
 from __future__ import annotations
 
@@ -108,7 +108,9 @@ def report_from_exception(exc: BaseException, request_id: str = "") -> ErrorRepo
     return ErrorReport(
         error_type=type(exc).__name__,
         error_message=safe_str(exc),
-        stack_trace=traceback.format_list(frames),
+        # Plain (file, line, name, text) tuples, as awslambdaric formats them: FrameSummary objects would carry
+        # column positions and Python 3.11+ would add `^^^^` marker lines to the stack trace.
+        stack_trace=traceback.format_list([(f.filename, f.lineno or 0, f.name, f.line) for f in frames]),
         request_id=request_id,
         frames=[(f.filename, f.lineno or 0, f.name) for f in frames],
     )

@@ -1,6 +1,6 @@
 """The internal extension: keeps Lambda's invocation open through the after-response phase, and watches its deadline.
 
-Why an extension at all (§3.3–3.4): registering one makes Lambda send SIGTERM before shutting the environment down,
+Why an extension at all (§3.3-3.4): registering one makes Lambda send SIGTERM before shutting the environment down,
 which is what lets `@on_shutdown` hooks run; and an INVOKE-subscribed extension that has not called next yet keeps
 the invocation (and so the phase) open on Lambda's side even if the runtime's own next call were made early.
 
@@ -41,7 +41,9 @@ class InternalExtension:
     def wait_registered(self, timeout_s: float = 5.0) -> bool:
         # Lambda closes registration at the runtime's first /next: later attempts get 403 RegistrationClosed (§3.3).
         if not self._registered.wait(timeout_s):
-            runtime_logger().warning("internal extension: registration took over %.0f s; going on without it", timeout_s)
+            runtime_logger().warning(
+                "internal extension: registration took over %.0f s; going on without it", timeout_s
+            )
             self.active = False
         return self.active
 

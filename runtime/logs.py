@@ -1,6 +1,6 @@
 """Function logs as awslambdaric 4.x writes them: the root-logger handler, text and JSON formats, the telemetry fd.
 
-§5.5–5.6 of ../shared/docs/lambda-platform.md. The request id of log records comes from `current`, a plain
+§5.5-5.6 of ../shared/docs/lambda-platform.md. The request id of log records comes from `current`, a plain
 module-level object rather than a ContextVar: threads the handler starts must log the invocation's id too, as they
 do under awslambdaric, and a new thread does not inherit context variables.
 """
@@ -26,11 +26,25 @@ _INDENT: Final = "\u00a0"
 # Telemetry log frame types, by level (§5.6).
 _JSON_FRAMES: Final = {
     level: code.to_bytes(4, "big")
-    for level, code in ((0, 0xA55A0002), (10, 0xA55A000A), (20, 0xA55A000E), (30, 0xA55A0012), (40, 0xA55A0016), (50, 0xA55A001A))
+    for level, code in (
+        (0, 0xA55A0002),
+        (10, 0xA55A000A),
+        (20, 0xA55A000E),
+        (30, 0xA55A0012),
+        (40, 0xA55A0016),
+        (50, 0xA55A001A),
+    )
 }
 _TEXT_FRAMES: Final = {
     level: code.to_bytes(4, "big")
-    for level, code in ((0, 0xA55A0003), (10, 0xA55A000B), (20, 0xA55A000F), (30, 0xA55A0013), (40, 0xA55A0017), (50, 0xA55A001B))
+    for level, code in (
+        (0, 0xA55A0003),
+        (10, 0xA55A000B),
+        (20, 0xA55A000F),
+        (30, 0xA55A0013),
+        (40, 0xA55A0017),
+        (50, 0xA55A001B),
+    )
 }
 _DEFAULT_FRAME: Final = _TEXT_FRAMES[0]
 
@@ -93,7 +107,9 @@ class FramedSink(Sink):
     def write(self, message: str, frame_type: bytes | None = None) -> None:
         data = message.encode("utf-8", "replace")
         timestamp = time.time_ns() // 1000
-        self._file.write((frame_type or _DEFAULT_FRAME) + len(data).to_bytes(4, "big") + timestamp.to_bytes(8, "big") + data)
+        self._file.write(
+            (frame_type or _DEFAULT_FRAME) + len(data).to_bytes(4, "big") + timestamp.to_bytes(8, "big") + data
+        )
 
     def write_error(self, lines: list[str], frame_type: bytes) -> None:
         self.write("\n".join(lines), frame_type)
@@ -136,8 +152,9 @@ class JsonFormatter(logging.Formatter):
             "requestId": getattr(record, "aws_request_id", None),
             "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc_info else None,
         }
-        if getattr(record, "tenant_id", None) is not None:
-            result["tenantId"] = record.tenant_id
+        tenant_id = getattr(record, "tenant_id", None)
+        if tenant_id is not None:
+            result["tenantId"] = tenant_id
         result.update(
             (key, value) for key, value in record.__dict__.items() if key not in _RESERVED_FIELDS and key not in result
         )
@@ -234,8 +251,8 @@ def make_unbuffered() -> None:
     """stdout/stderr write through at once, as under awslambdaric, when the interpreter was not started with -u."""
     if getattr(sys.stdout, "write_through", False):  # python -u
         return
-    sys.stdout = _Unbuffered(sys.stdout)  # type: ignore[assignment]
-    sys.stderr = _Unbuffered(sys.stderr)  # type: ignore[assignment]
+    sys.stdout = _Unbuffered(sys.stdout)
+    sys.stderr = _Unbuffered(sys.stderr)
 
 
 class _Unbuffered:

@@ -38,7 +38,9 @@ def main() -> NoReturn:
     os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
     logs.setup(config.log_format, config.log_level, config.telemetry_fd)
     log = logs.runtime_logger()
-    log.setLevel(config.runtime_log_level if config.runtime_log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO")
+    log.setLevel(
+        config.runtime_log_level if config.runtime_log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
+    )
 
     api = RuntimeApi(config.runtime_api)
     runner = _make_runner(config)

@@ -37,7 +37,9 @@ def runtime_command(handler: str, runtime: str = "bootstrap") -> list[str]:
 
 
 def base_env(extra: Mapping[str, str] | None = None, task_root: Path = FUNCTIONS) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_LAMBDA", "_X_AMZN", "RUNTIME_", "_HANDLER"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_LAMBDA", "_X_AMZN", "RUNTIME_", "_HANDLER"))
+    }
     env.update(FUNCTION_ENV)
     env["LAMBDA_TASK_ROOT"] = str(task_root)
     env["RUNTIME_PYTHON"] = sys.executable
@@ -119,7 +121,11 @@ class Rie:
             time.sleep(0.02)
 
     def invoke(self, event: bytes | str | Any = b"{}", headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
-        data = event if isinstance(event, bytes) else (event.encode() if isinstance(event, str) else json.dumps(event).encode())
+        data = (
+            event
+            if isinstance(event, bytes)
+            else (event.encode() if isinstance(event, str) else json.dumps(event).encode())
+        )
         request = urllib.request.Request(self.url, data=data, headers=dict(headers or {}), method="POST")
         try:
             with urllib.request.urlopen(request, timeout=60) as reply:

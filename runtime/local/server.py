@@ -1,6 +1,6 @@
 """A Runtime API and Extensions API server with Lambda's semantics, on loopback: the test fake and the emulator's core.
 
-It is the server side of ../shared/docs/lambda-platform.md §1–3, as RAPID implements it:
+It is the server side of ../shared/docs/lambda-platform.md §1-3, as RAPID implements it:
 - the caller gets the result the moment the runtime POSTs `/response` or `/error` (real Lambda; RIE instead waits
   for the runtime's next `/next`, §2.2);
 - an invocation ends only when the runtime and every INVOKE-subscribed extension have called next again; the next
@@ -107,7 +107,7 @@ class LambdaApiServer:
     @property
     def address(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     def start(self) -> LambdaApiServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="lambda-api", daemon=True)
@@ -296,7 +296,11 @@ class LambdaApiServer:
                 self._finish(invocation, Result("error", _error("Function.ResponseSizeTooLarge",
                     "Response payload size exceeded maximum allowed payload size (6291556 bytes)."),
                     {}, time.monotonic()))  # fmt: skip
-                reply(413, {}, _error("RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes)."))
+                reply(
+                    413,
+                    {},
+                    _error("RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes)."),
+                )
                 return
             kind = "response" if verb == "response" else "error"
             self._finish(invocation, Result(kind, request.body, request.headers, request.at))
@@ -341,7 +345,11 @@ class LambdaApiServer:
         with self._cond:
             extension = self._extensions.get(extension_id)
             if extension is None:
-                error = "Extension.MissingExtensionIdentifier" if not extension_id else "Extension.UnknownExtensionIdentifier"
+                error = (
+                    "Extension.MissingExtensionIdentifier"
+                    if not extension_id
+                    else "Extension.UnknownExtensionIdentifier"
+                )
                 reply(403, {}, _error(error, "Unknown extension"))
                 return
             extension.waiting = True

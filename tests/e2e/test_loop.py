@@ -127,14 +127,17 @@ def test_an_unserialisable_result_is_a_marshal_error(
 @pytest.mark.parametrize(
     ("handler", "error_type", "message"),
     [
-        ("nodot", "Runtime.MalformedHandlerName", "Bad handler 'nodot': not enough values to unpack (expected 2, got 1)"),
+        ("nodot", "Runtime.MalformedHandlerName",
+         "Bad handler 'nodot': not enough values to unpack (expected 2, got 1)"),
         ("sys.handler", "Runtime.BuiltInModuleConflict", "Cannot use built-in module sys as a handler module"),
         ("missing_module.handler", "Runtime.ImportModuleError",
          "Unable to import module 'missing_module': No module named 'missing_module'"),
         ("broken/import_error.handler", "Runtime.ImportModuleError",
          "Unable to import module 'broken/import_error': No module named 'module_that_does_not_exist'"),
-        ("broken/syntax_error.handler", "Runtime.UserCodeSyntaxError", "Syntax error in module 'broken/syntax_error'"),
-        ("broken/no_handler.handler", "Runtime.HandlerNotFound", "Handler 'handler' missing on module 'broken/no_handler'"),
+        ("broken/syntax_error.handler", "Runtime.UserCodeSyntaxError",
+         "Syntax error in module 'broken/syntax_error'"),
+        ("broken/no_handler.handler", "Runtime.HandlerNotFound",
+         "Handler 'handler' missing on module 'broken/no_handler'"),
         ("broken/raises_at_import.handler", "RuntimeError", "failed during import"),
         ("broken/exits_at_import.handler", "SystemExit", "4"),
     ],
@@ -154,7 +157,9 @@ def test_init_errors_are_posted_with_their_type_then_the_runtime_exits_1(
     assert f"[ERROR] {error_type}: {message}" in process.output()
 
 
-@pytest.mark.parametrize(("handler", "module"), [("pkg.sub.mod.handler", "pkg.sub.mod"), ("dirmod/mod.handler", "dirmod.mod")])
+@pytest.mark.parametrize(
+    ("handler", "module"), [("pkg.sub.mod.handler", "pkg.sub.mod"), ("dirmod/mod.handler", "dirmod.mod")]
+)
 def test_handler_strings_resolve_packages_and_directories(
     api: LambdaApiServer, start: StartRuntime, handler: str, module: str
 ) -> None:
@@ -218,8 +223,8 @@ def test_logs_carry_the_request_id_in_text_format(api: LambdaApiServer, start: S
     api.result(request_id)
     output = process.wait_output("context.log line")
     assert "printed line\n" in output
-    assert f"[WARNING]\t" in output and f"Z\t{request_id}\ta warning with args\n" in output
-    assert f"[ERROR]\t" in output and f"\t{request_id}\troot error\n" in output
+    assert "[WARNING]\t" in output and f"Z\t{request_id}\ta warning with args\n" in output
+    assert "[ERROR]\t" in output and f"\t{request_id}\troot error\n" in output
     assert "info is below the default level" not in output
     assert "stderr line\n" in output
 

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from marks import mark
+from marks import mark  # type: ignore[import-not-found]  # tests/functions is the task root
 
 from runtime import Invocation, after_response, defer, on_shutdown
 
