@@ -63,11 +63,28 @@ class _Invocation:
     headers: dict[str, str]
     timeout_s: float
     deadline_ms: int = 0
+    submitted_at: float = field(default_factory=time.monotonic)
+    dispatched_at: float = 0.0
+    runtime_next_at: float = 0.0
+    ended_at: float = 0.0
     result: Result | None = None
     done: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
     extensions_pending: set[str] = field(default_factory=set)
     runtime_next: bool = False
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When each step of one invocation happened, on `time.monotonic()`'s clock (0.0: not yet)."""
+
+    request_id: str
+    submitted_at: float
+    dispatched_at: float
+    responded_at: float
+    runtime_next_at: float
+    ended_at: float
+    deadline_ms: int
 
 
 @dataclass
@@ -98,6 +115,7 @@ class LambdaApiServer:
         self._registration_open = True
         self._init_error: Result | None = None
         self._init_done = False
+        self.initialized = threading.Event()
         self._httpd = _Httpd((host, port), _Handler)
         self._httpd.api = self
         self._thread: threading.Thread | None = None
@@ -136,6 +154,7 @@ class LambdaApiServer:
             self._registration_open = True
             self._init_done = False
             self._init_error = None
+            self.initialized.clear()
             self._cond.notify_all()
 
     # The caller's side -----------------------------------------------------------------------------------------
@@ -161,6 +180,23 @@ class LambdaApiServer:
         assert invocation.result is not None
         return invocation.result
 
+    def timing(self, request_id: str) -> Timing:
+        invocation = self._find(request_id)
+        with self._cond:
+            return Timing(
+                request_id,
+                invocation.submitted_at,
+                invocation.dispatched_at,
+                invocation.result.at if invocation.result else 0.0,
+                invocation.runtime_next_at,
+                invocation.ended_at,
+                invocation.deadline_ms,
+            )
+
+    def init_error(self) -> Result | None:
+        with self._cond:
+            return self._init_error
+
     def wait_ended(self, request_id: str, wait_s: float = 30.0) -> None:
         """Wait until the runtime and every INVOKE extension have called next after this invocation."""
         if not self._find(request_id).ended.wait(wait_s):
@@ -184,10 +220,25 @@ class LambdaApiServer:
                 return None
             if invocation.result is None:
                 self._finish(invocation, result)
+            invocation.ended_at = time.monotonic()
             invocation.ended.set()
             self._current = None
             self._cond.notify_all()
             return invocation.request_id
+
+    def fail(self, request_id: str, result: Result) -> None:
+        """End an invocation, queued or running, with a result the emulator decided (timeout, crash, init error)."""
+        with self._cond:
+            invocation = self._all[request_id]
+            if invocation in self._pending:
+                self._pending.remove(invocation)
+            if self._current is invocation:
+                self._current = None
+            if invocation.result is None:
+                self._finish(invocation, result)
+            invocation.ended_at = time.monotonic()
+            invocation.ended.set()
+            self._cond.notify_all()
 
     def current(self) -> tuple[str, int, bool] | None:
         """(request id, deadline ms, result posted) of the running invocation."""
@@ -250,6 +301,7 @@ class LambdaApiServer:
                     reply(403, {}, _error("InvalidStateTransition", "State transition from Running to Ready failed"))
                     return
                 previous.runtime_next = True
+                previous.runtime_next_at = request.at
                 self._maybe_end(previous)
             self._cond.notify_all()
             while True:
@@ -259,6 +311,7 @@ class LambdaApiServer:
                 if not self._cond.wait(timeout=1.0) and self._httpd.stopping:
                     return
             self._current = invocation
+            invocation.dispatched_at = time.monotonic()
             # The deadline runs from the moment the runtime gets the event, as in Lambda.
             invocation.deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
             invocation.extensions_pending = {e.id for e in self._extensions.values() if "INVOKE" in e.events}
@@ -279,6 +332,8 @@ class LambdaApiServer:
         # Init completes when every registered extension has called /extension/event/next once (§3.3).
         if not self._init_done:
             self._init_done = all(extension.waiting for extension in self._extensions.values())
+            if self._init_done:
+                self.initialized.set()
         return self._init_done
 
     def _post_result(
@@ -379,6 +434,7 @@ class LambdaApiServer:
 
     def _maybe_end(self, invocation: _Invocation) -> None:
         if invocation.runtime_next and not invocation.extensions_pending and invocation.result is not None:
+            invocation.ended_at = time.monotonic()
             invocation.ended.set()
             if self._current is invocation:
                 self._current = None
@@ -412,6 +468,10 @@ class _Httpd(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One write per reply, sent at once: a head and a body written apart meet Nagle's algorithm and the client's
+    # delayed ACK, which stalls every small reply by 40 ms.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
     server: _Httpd
 
     def log_message(self, format: str, *args: Any) -> None:

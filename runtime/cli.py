@@ -1,0 +1,185 @@
+"""`python -m runtime`: run a function locally through the emulator, with real Lambda's timing.
+
+    python -m runtime invoke app.handler --task-root examples/hello --event '{"name": "Ada"}'
+    python -m runtime serve app.handler --task-root examples/hello --port 9000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .local.emulator import Emulator
+from .local.server import Result
+from .local.timeline import to_svg
+
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+
+class UsageError(Exception):
+    """A mistake in the command line: printed as one line, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        emulator = _emulator(args)
+        if args.command == "invoke":
+            return _invoke(emulator, args)
+        return _serve(emulator, args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("invoke", "run one invocation and print its response and timeline"),
+                       ("serve", "serve a RIE-compatible invoke endpoint on loopback")):  # fmt: skip
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("handler", help="module.function, as in Lambda's handler setting")
+        command.add_argument("--task-root", default=".", help="the function's folder (LAMBDA_TASK_ROOT), default .")
+        command.add_argument("--timeout", type=float, default=3.0, help="function timeout in seconds (default 3)")
+        command.add_argument("--memory", type=int, default=128, help="AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in MB")
+        command.add_argument("--log-format", choices=["text", "json"], help="AWS_LAMBDA_LOG_FORMAT")
+        command.add_argument("--log-level", help="AWS_LAMBDA_LOG_LEVEL (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)")
+        command.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra variable")
+        if name == "invoke":
+            events = command.add_mutually_exclusive_group()
+            events.add_argument("--event", help="the event, as JSON (default {})")
+            events.add_argument("--event-file", help="a file holding the event JSON")
+            command.add_argument("--timeline-svg", metavar="PATH", help="also draw the timeline as an SVG picture")
+            command.add_argument("--repeat", type=int, default=1, help="invoke this many times (default 1)")
+        else:
+            command.add_argument("--port", type=int, default=9000, help="port on 127.0.0.1 (default 9000)")
+    return parser
+
+
+def _emulator(args: argparse.Namespace) -> Emulator:
+    module, dot, function = args.handler.rpartition(".")
+    if not dot or not module or not function:
+        raise UsageError(f"handler {args.handler!r} is not module.function (for example app.handler)")
+    task_root = Path(args.task_root)
+    if not task_root.is_dir():
+        raise UsageError(f"task root {args.task_root!r} is not a folder")
+    env = {}
+    for item in args.env:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise UsageError(f"--env {item!r} is not NAME=VALUE")
+        env[name] = value
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be more than 0 seconds")
+    event = _read_event(args) if args.command == "invoke" else b""
+    args.event_bytes = event
+    return Emulator(
+        args.handler,
+        task_root,
+        timeout_s=args.timeout,
+        memory_mb=args.memory,
+        log_format=args.log_format.upper() if args.log_format else None,
+        log_level=args.log_level,
+        env=env,
+    )
+
+
+def _read_event(args: argparse.Namespace) -> bytes:
+    if args.event_file:
+        try:
+            text = Path(args.event_file).read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read the event file: {exc.strerror}: {args.event_file}") from None
+    else:
+        text = args.event if args.event is not None else "{}"
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"the event is not JSON: {exc}") from None
+    return text.encode()
+
+
+def _invoke(emulator: Emulator, args: argparse.Namespace) -> int:
+    def show(result: Result) -> None:
+        # Printed the moment the caller has it, while the after-response phase may still be running.
+        print(f"{result.kind}:", result.body.decode("utf-8", "replace"), flush=True)
+
+    timelines = []
+    failed = False
+    with emulator:
+        for _ in range(max(args.repeat, 1)):
+            result, timeline = emulator.invoke(args.event_bytes, on_result=show)
+            print(timeline.render(), flush=True)
+            timelines.append(timeline)
+            failed = failed or result.kind != "response"
+    if args.timeline_svg:
+        Path(args.timeline_svg).write_text(to_svg(timelines))
+        print(f"timeline drawn to {args.timeline_svg}")
+    return 1 if failed else 0
+
+
+def _serve(emulator: Emulator, args: argparse.Namespace) -> int:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        wbufsize = 64 * 1024  # one write per reply (see runtime/local/server.py)
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *items: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path != INVOKE_PATH:
+                self._reply(404, b'{"message": "use POST ' + INVOKE_PATH.encode() + b'"}', {})
+                return
+            headers = {}
+            if self.headers.get("X-Amz-Client-Context"):
+                import base64
+
+                headers["Lambda-Runtime-Client-Context"] = base64.b64decode(self.headers["X-Amz-Client-Context"]).decode()
+            _, timeline = emulator.invoke(body, headers, on_result=self._send_result)
+            print(timeline.summary(), flush=True)
+
+        def _send_result(self, result: Result) -> None:
+            extra = {"X-Amz-Function-Error": "Unhandled"} if result.kind != "response" else {}
+            if result.headers.get("content-type"):
+                extra["Content-Type"] = result.headers["content-type"]
+            self._reply(200, result.body, extra)
+
+        def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+
+    try:
+        httpd = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    except OSError as exc:
+        emulator.close()
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
+    httpd.daemon_threads = True
+    port = httpd.server_address[1]
+    print(f"serving {args.handler} on http://127.0.0.1:{port}{INVOKE_PATH} (Ctrl-C stops)", flush=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.shutdown()
+        emulator.close()
+    return 0

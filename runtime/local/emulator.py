@@ -1,0 +1,287 @@
+"""A local Lambda execution environment with real Lambda's timing (../shared/docs/lambda-platform.md §2-4).
+
+It runs the real `bootstrap` as a child process with the environment Lambda gives, serves it the Runtime and
+Extensions APIs (`server.py`), and plays the synchronous caller: the caller gets the result when the runtime POSTs
+it, the invocation ends when the runtime and its extensions call next, the function timeout covers the whole
+invocation including the after-response phase, and a timeout or a crash resets the environment (the next invoke is a
+cold start). RIE instead holds the caller's reply until `/next` (§2.2), which makes after-response work look like
+latency; this emulator shows it as Lambda does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+from .server import LambdaApiServer, Result
+from .timeline import Hook, Timeline, parse_hooks
+
+INIT_LIMIT_S = 10.0  # §4.1: "The Init phase is limited to 10 seconds"
+SHUTDOWN_BUDGET_S = 0.5  # §3.4: 500 ms for a runtime with an internal extension
+_POLL_S = 0.005
+
+ResultCallback = Callable[[Result], None]
+
+
+def find_bootstrap() -> list[str]:
+    """The `bootstrap` next to the package (a source checkout or the wheel's copy), else the module it runs."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "bootstrap", package.parent / "bootstrap"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return [str(candidate)]
+    return [sys.executable, "-u", "-m", "runtime.main"]
+
+
+class Emulator:
+    """One Lambda execution environment for one function; `invoke()` runs one invocation through it."""
+
+    def __init__(
+        self,
+        handler: str,
+        task_root: Path,
+        *,
+        timeout_s: float = 3.0,
+        memory_mb: int = 128,
+        function_name: str = "function",
+        log_format: str | None = None,
+        log_level: str | None = None,
+        env: Mapping[str, str] | None = None,
+        command: list[str] | None = None,
+        log: Callable[[str], None] | None = None,
+        init_limit_s: float = INIT_LIMIT_S,
+    ) -> None:
+        self.handler = handler
+        self.task_root = task_root.resolve()
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self.function_name = function_name
+        self.log_format = log_format
+        self.log_level = log_level
+        self.extra_env = dict(env or {})
+        self.command = command or find_bootstrap()
+        self.log = log or (lambda line: sys.stderr.write(line))
+        self.init_limit_s = init_limit_s
+        self.server = LambdaApiServer(timeout_s=timeout_s).start()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
+        self._lock = threading.Lock()
+        self._hooks: dict[str, list[Hook]] = {}
+        self._hooks_seen = threading.Condition()
+        self._reader: threading.Thread | None = None
+
+    # The environment -------------------------------------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        """What Lambda puts in the runtime's environment (§4.2), plus the caller's RUNTIME_* settings."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "LANG": os.environ.get("LANG", "en_US.UTF-8"),
+            "TZ": ":UTC",
+            "AWS_LAMBDA_RUNTIME_API": self.server.address,
+            "_HANDLER": self.handler,
+            "LAMBDA_TASK_ROOT": str(self.task_root),
+            "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]") + secrets.token_hex(16),
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+            "RUNTIME_PYTHON": sys.executable,
+        }
+        env.update({k: v for k, v in os.environ.items() if k.startswith("RUNTIME_") and k != "RUNTIME_PYTHON"})
+        if self.log_format:
+            env["AWS_LAMBDA_LOG_FORMAT"] = self.log_format
+        if self.log_level:
+            env["AWS_LAMBDA_LOG_LEVEL"] = self.log_level
+        env.update(self.extra_env)
+        return env
+
+    def _start(self) -> None:
+        self.server.reset()
+        self._started_at = time.monotonic()
+        self.process = subprocess.Popen(
+            [*self.command, self.handler],
+            env=self.environment(),
+            cwd=self.task_root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        assert self.process.stdout is not None
+        self._reader = threading.Thread(target=self._read_output, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
+
+    def _read_output(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace")
+            self.log(line)
+            hooks = parse_hooks(line)
+            if hooks is not None:
+                request_id = _request_id_of(line)
+                with self._hooks_seen:
+                    self._hooks[request_id] = hooks
+                    self._hooks_seen.notify_all()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop_environment(self, reason: str = "spindown") -> None:
+        """Lambda's shutdown: SIGTERM when an extension is registered, SIGKILL after the budget (§3.4, §4.1)."""
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            if self.server.extension_names():
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(SHUTDOWN_BUDGET_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            else:
+                process.kill()
+            process.wait()
+        if self._reader is not None:
+            self._reader.join(2)
+        if process.stdout is not None:
+            process.stdout.close()
+        self.process = None
+
+    def close(self) -> None:
+        with self._lock:
+            self.stop_environment()
+            self.server.stop()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # One invocation --------------------------------------------------------------------------------------------
+
+    def invoke(
+        self, event: bytes, headers: Mapping[str, str] | None = None, on_result: ResultCallback | None = None
+    ) -> tuple[Result, Timeline]:
+        """Run one invocation. `on_result` gets the caller's result the moment it exists; the call returns when
+        the invocation has ended (or was reset), with its timeline."""
+        with self._lock:
+            cold = not self.alive()
+            if cold:
+                self.stop_environment()
+                self._start()
+            request_id = self.server.submit(event, dict(headers or {}), self.timeout_s)
+            result = self._await_result(request_id)
+            if on_result is not None:
+                on_result(result)
+            self._await_end(request_id, result)
+            return result, self._timeline(request_id, result, cold)
+
+    def _await_result(self, request_id: str) -> Result:
+        retried_init = False
+        while True:
+            try:
+                return self.server.result(request_id, _POLL_S)
+            except TimeoutError:
+                pass
+            timing = self.server.timing(request_id)
+            if not self.alive():
+                return self._fail(request_id, self._exit_result(request_id))
+            if not timing.dispatched_at and not self.server.initialized.is_set():
+                if time.monotonic() - self._started_at > self.init_limit_s:
+                    if retried_init:
+                        return self._fail(request_id, _timeout_result(request_id, self.timeout_s))
+                    # §4.1: Lambda retries init during the first invocation, with the function timeout.
+                    retried_init = True
+                    self.log(f"emulator: init took over {self.init_limit_s:.0f} s; starting it again\n")
+                    self.stop_environment("timeout")
+                    self._start()
+                    self._started_at = time.monotonic() - self.init_limit_s + self.timeout_s
+            elif timing.dispatched_at and time.time() * 1000 > timing.deadline_ms:
+                self._reset("timeout")
+                return self._fail(request_id, _timeout_result(request_id, self.timeout_s))
+
+    def _await_end(self, request_id: str, result: Result) -> None:
+        if result.kind not in ("response", "error"):
+            return  # the environment was reset, or init failed: nothing more to wait for
+        while True:
+            try:
+                self.server.wait_ended(request_id, _POLL_S)
+                return
+            except TimeoutError:
+                pass
+            if not self.alive():
+                self.server.finish_current(result)
+                return
+            if time.time() * 1000 > self.server.timing(request_id).deadline_ms:
+                # The function timeout covers the after-response phase too: the caller keeps its response, the
+                # environment is reset and the next invocation is a cold start (§2.3).
+                self.log(f"emulator: {request_id} timed out after its response; resetting the environment\n")
+                self._reset("timeout")
+                self.server.finish_current(result)
+                return
+
+    def _fail(self, request_id: str, result: Result) -> Result:
+        self.server.fail(request_id, result)
+        return result
+
+    def _reset(self, reason: str) -> None:
+        self.stop_environment(reason)
+
+    def _exit_result(self, request_id: str) -> Result:
+        init_error = self.server.init_error()
+        if init_error is not None:
+            return init_error
+        assert self.process is not None
+        code = self.process.returncode
+        status = f"signal: {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        body = {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {status}"}
+        return Result("error", json.dumps(body).encode(), {}, time.monotonic())
+
+    def _timeline(self, request_id: str, result: Result, cold: bool) -> Timeline:
+        timing = self.server.timing(request_id)
+        start = timing.submitted_at
+
+        def since(at: float) -> float | None:
+            return (at - start) * 1000 if at else None
+
+        timeline = Timeline(
+            request_id,
+            cold_start=cold,
+            init_done_ms=since(timing.dispatched_at) if cold else None,
+            delivered_ms=since(timing.dispatched_at),
+            response_ms=since(timing.responded_at) if result.kind in ("response", "error") else None,
+            next_ms=since(timing.runtime_next_at),
+            ended_ms=since(timing.ended_at),
+            outcome=result.kind,
+        )
+        if timeline.next_ms is not None:
+            with self._hooks_seen:
+                # The runtime logs its summary just before calling /next; give the output reader a moment.
+                self._hooks_seen.wait_for(lambda: request_id in self._hooks, timeout=0.2)
+                timeline.hooks = self._hooks.pop(request_id, [])
+        return timeline
+
+
+def _timeout_result(request_id: str, timeout_s: float) -> Result:
+    body = {"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"}
+    return Result("timeout", json.dumps(body).encode(), {}, time.monotonic())
+
+
+def _request_id_of(line: str) -> str:
+    if line.startswith("{"):
+        try:
+            return str(json.loads(line).get("requestId", ""))
+        except ValueError:
+            return ""
+    fields = line.split("\t")
+    return fields[2] if len(fields) > 3 else ""
