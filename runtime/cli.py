@@ -1,7 +1,7 @@
 """`python -m runtime`: run a function locally through the emulator, with real Lambda's timing.
 
-    python -m runtime invoke app.handler --task-root examples/hello --event '{"name": "Ada"}'
-    python -m runtime serve app.handler --task-root examples/hello --port 9000
+python -m runtime invoke app.handler --task-root examples/hello --event '{"name": "Ada"}'
+python -m runtime serve app.handler --task-root examples/hello --port 9000
 """
 
 from __future__ import annotations
@@ -145,7 +145,9 @@ def _serve(emulator: Emulator, args: argparse.Namespace) -> int:
             if self.headers.get("X-Amz-Client-Context"):
                 import base64
 
-                headers["Lambda-Runtime-Client-Context"] = base64.b64decode(self.headers["X-Amz-Client-Context"]).decode()
+                headers["Lambda-Runtime-Client-Context"] = base64.b64decode(
+                    self.headers["X-Amz-Client-Context"]
+                ).decode()
             _, timeline = emulator.invoke(body, headers, on_result=self._send_result)
             print(timeline.summary(), flush=True)
 

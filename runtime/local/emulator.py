@@ -244,7 +244,10 @@ class Emulator:
         assert self.process is not None
         code = self.process.returncode
         status = f"signal: {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        body = {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {status}"}
+        body = {
+            "errorType": "Runtime.ExitError",
+            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {status}",
+        }
         return Result("error", json.dumps(body).encode(), {}, time.monotonic())
 
     def _timeline(self, request_id: str, result: Result, cold: bool) -> Timeline:
@@ -273,7 +276,10 @@ class Emulator:
 
 
 def _timeout_result(request_id: str, timeout_s: float) -> Result:
-    body = {"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"}
+    body = {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
+    }
     return Result("timeout", json.dumps(body).encode(), {}, time.monotonic())
 
 

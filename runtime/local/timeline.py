@@ -48,7 +48,7 @@ class Timeline:
         if self.response_ms is not None:
             rows.append((self.response_ms, f"{self.outcome} posted: the caller has it"))
             rows.append((self.response_ms, "after-response phase starts"))
-            at = self.response_ms
+            at: float = self.response_ms
             for hook in self.hooks:
                 rows.append((at, f"  {hook.name} ({hook.outcome}, {hook.duration_ms:.1f} ms)"))
                 at += hook.duration_ms
@@ -57,8 +57,8 @@ class Timeline:
             rows.append((None, f"no response: {self.outcome}"))
         rows.append((self.ended_ms, "invocation ends"))
         lines = [f"timeline {self.request_id}"]
-        for at, text in rows:
-            stamp = f"{at:9.1f} ms" if at is not None else "        - ms"
+        for when, text in rows:
+            stamp = f"{when:9.1f} ms" if when is not None else "        - ms"
             lines.append(f"  {stamp}  {text}")
         return "\n".join(lines)
 
@@ -134,9 +134,7 @@ def to_svg(timelines: list[Timeline]) -> str:
                     f"{html.escape(hook.name)} {hook.duration_ms:.0f} ms</text>"
                 )
             at += hook.duration_ms
-        out.append(
-            f'<text x="{x(phase_end) + 5:.1f}" y="{top + 38}" fill="#555">/next at {phase_end:.0f} ms</text>'
-        )
+        out.append(f'<text x="{x(phase_end) + 5:.1f}" y="{top + 38}" fill="#555">/next at {phase_end:.0f} ms</text>')
     axis_y = height - 44
     out.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" stroke="#999"/>')
     for step in range(5):

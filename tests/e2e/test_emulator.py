@@ -14,12 +14,22 @@ from tests.support import FUNCTIONS
 
 
 @pytest.fixture
-def emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
-    lines: list[str] = []
+def lines() -> list[str]:
+    """What the runtime printed, line by line."""
+    return []
+
+
+@pytest.fixture
+def emulator(request: pytest.FixtureRequest, lines: list[str]) -> Iterator[Emulator]:
     options = getattr(request, "param", {})
-    with Emulator(options.get("handler", "phase.handler"), FUNCTIONS, timeout_s=options.get("timeout", 3.0),
-                  log=lines.append, env=options.get("env"), init_limit_s=options.get("init_limit", 10.0)) as emu:  # fmt: skip
-        emu.lines = lines  # type: ignore[attr-defined]
+    with Emulator(
+        options.get("handler", "phase.handler"),
+        FUNCTIONS,
+        timeout_s=options.get("timeout", 3.0),
+        log=lines.append,
+        env=options.get("env"),
+        init_limit_s=options.get("init_limit", 10.0),
+    ) as emu:
         yield emu
     print("".join(lines))
 
@@ -72,10 +82,10 @@ def test_an_init_error_reaches_the_caller_and_init_is_retried(emulator: Emulator
     "emulator", [{"handler": "slow.handler", "env": {"SLOW_INIT_S": "1.5"}, "init_limit": 0.5, "timeout": 3.0}],
     indirect=True,
 )  # fmt: skip
-def test_a_slow_init_is_retried_within_the_function_timeout(emulator: Emulator) -> None:
-    result, timeline = emulator.invoke(b"{}")
+def test_a_slow_init_is_retried_within_the_function_timeout(emulator: Emulator, lines: list[str]) -> None:
+    result, _ = emulator.invoke(b"{}")
     assert result.kind == "response"
-    assert any("init took over" in line for line in emulator.lines)  # type: ignore[attr-defined]
+    assert any("init took over" in line for line in lines)
 
 
 @pytest.mark.parametrize("emulator", [{"handler": "zoo.system_exit"}], indirect=True)
