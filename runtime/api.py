@@ -228,8 +228,9 @@ class HttpConnection:
         while len(buffer) < length:
             chunk = self._recv()
             if not chunk:
+                received = len(buffer)
                 self.close()
-                raise RuntimeApiError(f"connection closed after {len(buffer)} of {length} body bytes")
+                raise RuntimeApiError(f"connection closed after {received} of {length} body bytes")
             buffer += chunk
         body = bytes(buffer[:length])
         del buffer[:length]

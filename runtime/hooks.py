@@ -254,7 +254,7 @@ class PhaseRunner:
 
     # The invocation's scope ------------------------------------------------------------------------------------
 
-    def open(self, request_id: str, deadline_ms: int) -> None:
+    def begin_invocation(self, request_id: str, deadline_ms: int) -> None:
         """Start collecting `defer()` calls for a new invocation."""
         _scope.collected = []
         _scope.count = 0
@@ -265,7 +265,8 @@ class PhaseRunner:
     def take_deferred(self) -> list[Task]:
         return _scope.collected or []
 
-    def close(self) -> None:
+    def end_invocation(self) -> None:
+        """Stop collecting `defer()` calls: the invocation and its phase are over."""
         _scope.collected = None
         self.activity.name = None
         self.activity.request_id = None
@@ -286,7 +287,7 @@ class PhaseRunner:
                 queue.append(hook)
         report = PhaseReport(invocation.request_id)
         if not queue:
-            self.close()
+            self.end_invocation()
             return report
         started = time.monotonic()
         try:
@@ -300,7 +301,7 @@ class PhaseRunner:
             raise
         finally:
             report.duration_ms = (time.monotonic() - started) * 1000
-            self.close()
+            self.end_invocation()
         if self._on_report is not None:
             self._on_report(report)
         return report
@@ -318,6 +319,12 @@ class PhaseRunner:
             queue.extendleft(reversed(children))
         _scope.collected = None
         return report
+
+    def close(self) -> None:
+        """Release the event loop of coroutine hooks, if one was made."""
+        if self._async is not None:
+            self._async.close()
+            self._async = None
 
     def _run_one(self, task: Task, budget_ms: float, invocation: Invocation | None, report: PhaseReport) -> list[Task]:
         log = runtime_logger()

@@ -44,7 +44,7 @@ class Loop:
         logs.current.request_id = request.request_id
         logs.current.tenant_id = request.tenant_id
         _set_trace_id(request.trace_id)
-        self.runner.open(request.request_id, request.deadline_ms)
+        self.runner.begin_invocation(request.request_id, request.deadline_ms)
         invocation = Invocation(request.request_id, request.deadline_ms)
         exit_code: int | str | None = None
         try:

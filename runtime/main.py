@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -89,9 +90,8 @@ def _load(config: Config, api: RuntimeApi) -> Handler:
 
 
 def _report_init_error(api: RuntimeApi, report: ErrorReport) -> NoReturn:
-    logs.runtime_logger().warning(
-        "LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code."
-    )
+    # The root logger, as awslambdaric: AWS_LAMBDA_LOG_LEVEL filters it and JSON records say "logger": "root".
+    logging.warning("LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code.")
     document = report.to_dict()
     logs.log_unhandled_error(document)
     try:
