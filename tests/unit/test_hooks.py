@@ -44,7 +44,7 @@ def hook(registry: Registry, fn: Any, **options: Any) -> None:
 
 # A tree of deferred work: each node records its label, then defers its children.
 Tree = tuple[str, list[Any]]
-trees = st.recursive(
+trees: st.SearchStrategy[Tree] = st.recursive(
     st.builds(lambda label: (label, []), st.text("abcdef", min_size=1, max_size=3)),
     lambda children: st.tuples(st.text("abcdef", min_size=1, max_size=3), st.lists(children, max_size=3)),
     max_leaves=12,
@@ -108,7 +108,7 @@ def test_defer_needs_something_to_call(registry: Registry) -> None:
     runner.begin_invocation("req-1", 0)
     try:
         with pytest.raises(TypeError, match="defer\\(\\) needs a callable or a coroutine, not int"):
-            defer(42)  # type: ignore[arg-type]
+            defer(42)
     finally:
         runner.end_invocation()
 
