@@ -306,3 +306,16 @@ def test_sigterm_while_waiting_for_an_event_exits_0(api: LambdaApiServer, start:
     time.sleep(0.05)
     process.popen.send_signal(signal.SIGTERM)
     assert process.wait(5) == 0
+
+
+def test_a_bad_runtime_setting_is_an_init_error_naming_the_variable(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("zoo.echo", {"RUNTIME_AFTER_RESPONSE_MARGIN_MS": "soon"})
+    assert process.wait(10) == 1
+    report = json.loads(one_init_error(api).body)
+    assert report["errorType"] == "Runtime.ConfigInvalid"
+    assert report["errorMessage"] == "RUNTIME_AFTER_RESPONSE_MARGIN_MS must be a whole number >= 0, not 'soon'"
+
+
+def one_init_error(api: LambdaApiServer) -> Recorded:
+    [posted] = api.find("/runtime/init/error")
+    return posted
