@@ -10,12 +10,15 @@ latency; this emulator shows it as Lambda does.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -75,8 +78,9 @@ class Emulator:
         self._started_at = 0.0
         self._lock = threading.Lock()
         self._hooks: dict[str, list[Hook]] = {}
-        self._hooks_seen = threading.Condition()
+        self._hooks_lock = threading.Lock()
         self._reader: threading.Thread | None = None
+        self._reader_busy = False
 
     # The environment -------------------------------------------------------------------------------------------
 
@@ -122,15 +126,44 @@ class Emulator:
         self._reader.start()
 
     def _read_output(self, stream: IO[bytes]) -> None:
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace")
-            self.log(line)
-            hooks = parse_hooks(line)
-            if hooks is not None:
-                request_id = _request_id_of(line)
-                with self._hooks_seen:
-                    self._hooks[request_id] = hooks
-                    self._hooks_seen.notify_all()
+        # Unbuffered reads, so that "nothing left in the pipe and not busy" means every line written so far has
+        # been handled (see _drain_output).
+        fd = stream.fileno()
+        pending = b""
+        while True:
+            self._reader_busy = False
+            chunk = os.read(fd, 65536)
+            self._reader_busy = True
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for raw in lines:
+                self._handle_line(raw.decode("utf-8", "replace") + "\n")
+        if pending:
+            self._handle_line(pending.decode("utf-8", "replace"))
+        self._reader_busy = False
+
+    def _handle_line(self, line: str) -> None:
+        self.log(line)
+        hooks = parse_hooks(line)
+        if hooks is not None:
+            with self._hooks_lock:
+                self._hooks[_request_id_of(line)] = hooks
+
+    def _drain_output(self, limit_s: float = 1.0) -> None:
+        """Wait until the output reader has handled everything the runtime wrote so far (bounded)."""
+        if self.process is None or self.process.stdout is None:
+            return
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            try:
+                unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+            except OSError:
+                return
+            if unread == 0 and not self._reader_busy:
+                return
+            time.sleep(0.0005)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -268,9 +301,10 @@ class Emulator:
             outcome=result.kind,
         )
         if timeline.next_ms is not None:
-            with self._hooks_seen:
-                # The runtime logs its summary just before calling /next; give the output reader a moment.
-                self._hooks_seen.wait_for(lambda: request_id in self._hooks, timeout=0.2)
+            # The runtime writes its summary record before it calls /next: once the reader has caught up with the
+            # output, the record (if the runtime's log level lets it through) has been seen.
+            self._drain_output()
+            with self._hooks_lock:
                 timeline.hooks = self._hooks.pop(request_id, [])
         return timeline
 
