@@ -33,8 +33,8 @@ _INVOCATION_ID_HEADER: Final = "Lambda-Runtime-Invocation-Id"
 _EXTENSION_NAME_HEADER: Final = "Lambda-Extension-Name"
 _EXTENSION_ID_HEADER: Final = "Lambda-Extension-Identifier"
 
-# Clients drop the X-Ray cause above 1 MiB; RAPID crops it to 64 KiB anyway (§1.4).
-_XRAY_CAUSE_MAX_BYTES: Final = 1024 * 1024
+# RAPID crops the X-Ray cause to 64 KiB (§1.4): a larger header is left out rather than sent.
+_XRAY_CAUSE_MAX_BYTES: Final = 64 * 1024
 _MAX_HEAD_BYTES: Final = 64 * 1024
 _RECV_SIZE: Final = 64 * 1024
 

@@ -9,6 +9,9 @@ from typing import Any
 
 # Frames of this package at the top of a traceback are the runtime calling user code; users never see them.
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# RAPID crops the X-Ray cause to 64 KiB (§1.4); the innermost frames and the start of the message matter most.
+_XRAY_MAX_MESSAGE = 4096
+_XRAY_MAX_FRAMES = 64
 
 
 class FaultError(Exception):
@@ -84,11 +87,14 @@ class ErrorReport:
         return "Function." + (letters[:1].upper() + letters[1:] if letters else "Unknown")
 
     def xray_cause(self) -> dict[str, Any]:
-        stack = [{"label": name, "path": path, "line": line} for path, line, name in self.frames]
+        """The X-Ray error cause; message and stack cropped so that it stays a header of a few KiB."""
+        frames = self.frames[-_XRAY_MAX_FRAMES:]
+        stack = [{"label": name, "path": path, "line": line} for path, line, name in frames]
+        message = self.error_message[:_XRAY_MAX_MESSAGE]
         return {
             "working_directory": os.getcwd(),
-            "exceptions": [{"message": self.error_message, "type": self.xray_type or self.error_type, "stack": stack}],
-            "paths": sorted({path for path, _, _ in self.frames}),
+            "exceptions": [{"message": message, "type": self.xray_type or self.error_type, "stack": stack}],
+            "paths": sorted({path for path, _, _ in frames}),
         }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -12,56 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runtime.api import HttpConnection, RuntimeApi, RuntimeApiError, parse_invocation
-
-Script = Callable[[socket.socket, int], None]
-
-
-class RawServer:
-    """Accepts connections on loopback and runs `script(connection, index)` for each; records what it read."""
-
-    def __init__(self, script: Script) -> None:
-        self.script = script
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
-        self.connections = 0
-        self.received: list[bytes] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            index = self.connections
-            self.connections += 1
-            threading.Thread(target=self._run, args=(connection, index), daemon=True).start()
-
-    def _run(self, connection: socket.socket, index: int) -> None:
-        with connection:
-            self.script(connection, index)
-
-    def read_request(self, connection: socket.socket) -> bytes:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = connection.recv(65536)
-            if not chunk:
-                return data
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        while len(body) < length:
-            body += connection.recv(65536)
-        self.received.append(head + b"\r\n\r\n" + body)
-        return head + b"\r\n\r\n" + body
-
-    def close(self) -> None:
-        self.listener.close()
+from tests.rawserver import RawServer, Script
 
 
 @pytest.fixture
