@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator, Mapping
 import pytest
 
 from runtime.local.server import LambdaApiServer
+from tests.rawserver import RawServer, Script
 from tests.support import Process, start_runtime
 
 StartRuntime = Callable[..., Process]
@@ -30,3 +31,17 @@ def start(api: LambdaApiServer, request: pytest.FixtureRequest) -> Iterator[Star
     for process in processes:
         print(f"--- output of pid {process.pid} ---\n{process.output()}")
         process.stop()
+
+
+@pytest.fixture
+def raw_api() -> Iterator[Callable[[Script], RawServer]]:
+    """Start loopback servers that answer each connection with a script (closed at teardown)."""
+    servers: list[RawServer] = []
+
+    def start(script: Script) -> RawServer:
+        servers.append(RawServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

@@ -15,19 +15,6 @@ from tests.rawserver import RawServer, Script
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[Script], RawServer]]:
-    servers: list[RawServer] = []
-
-    def start(script: Script) -> RawServer:
-        servers.append(RawServer(script))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
 def client() -> Iterator[Callable[[str], RuntimeApi]]:
     clients: list[RuntimeApi] = []
 
@@ -47,7 +34,7 @@ NEXT_HEAD = (
 
 
 def test_a_reply_arriving_one_byte_at_a_time(
-    serve: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
+    raw_api: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
 ) -> None:
     def script(connection: socket.socket, _: int) -> None:
         server.read_request(connection)
@@ -55,13 +42,13 @@ def test_a_reply_arriving_one_byte_at_a_time(
             connection.sendall(bytes([byte]))
             time.sleep(0.0005)
 
-    server = serve(script)
+    server = raw_api(script)
     request = client(server.address).next_invocation()
     assert (request.request_id, request.deadline_ms, request.body) == ("req-1", 1700000000000, b'{"a": "bc"}')
 
 
 def test_a_chunked_reply_with_extensions_and_trailers(
-    serve: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
+    raw_api: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
 ) -> None:
     def script(connection: socket.socket, _: int) -> None:
         server.read_request(connection)
@@ -70,11 +57,11 @@ def test_a_chunked_reply_with_extensions_and_trailers(
             b"4;ext=1\r\n{\"a\"\r\n" b"A\r\n: \"0123456\r\n" b"2\r\n\"}\r\n" b"0\r\nX-Trailer: t\r\n\r\n"
         )  # fmt: skip
 
-    server = serve(script)
+    server = raw_api(script)
     assert client(server.address).next_invocation().body == b'{"a": "0123456"}'
 
 
-def test_large_bodies_both_ways(serve: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]) -> None:
+def test_large_bodies_both_ways(raw_api: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]) -> None:
     big = bytes(range(256)) * (32 * 1024)  # 8 MiB
 
     def script(connection: socket.socket, _: int) -> None:
@@ -83,7 +70,7 @@ def test_large_bodies_both_ways(serve: Callable[[Script], RawServer], client: Ca
         server.read_request(connection)
         connection.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
 
-    server = serve(script)
+    server = raw_api(script)
     api = client(server.address)
     assert api.next_invocation().body == big
     api.post_response("req-1", big, "application/octet-stream")
@@ -92,7 +79,7 @@ def test_large_bodies_both_ways(serve: Callable[[Script], RawServer], client: Ca
 
 
 def test_keep_alive_loss_is_retried_once_on_a_fresh_connection(
-    serve: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
+    raw_api: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
 ) -> None:
     def script(connection: socket.socket, index: int) -> None:
         server.read_request(connection)
@@ -101,7 +88,7 @@ def test_keep_alive_loss_is_retried_once_on_a_fresh_connection(
             return  # closes the kept-alive connection while the client is idle
         server.read_request(connection)
 
-    server = serve(script)
+    server = raw_api(script)
     api = client(server.address)
     api.next_invocation()
     time.sleep(0.05)
@@ -110,9 +97,9 @@ def test_keep_alive_loss_is_retried_once_on_a_fresh_connection(
 
 
 def test_a_fresh_connection_closed_before_a_reply_is_an_error(
-    serve: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
+    raw_api: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
 ) -> None:
-    server = serve(lambda connection, _: None)  # accepts, then closes
+    server = raw_api(lambda connection, _: None)  # accepts, then closes
     with pytest.raises(RuntimeApiError, match="connection closed before a response"):
         client(server.address).next_invocation()
 
@@ -128,36 +115,36 @@ def test_a_fresh_connection_closed_before_a_reply_is_an_error(
     ],
 )
 def test_truncated_or_malformed_replies_are_errors_not_hangs(
-    serve: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi], reply: bytes, message: str
+    raw_api: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi], reply: bytes, message: str
 ) -> None:
     def script(connection: socket.socket, _: int) -> None:
         server.read_request(connection)
         connection.sendall(reply)
 
-    server = serve(script)
+    server = raw_api(script)
     with pytest.raises(RuntimeApiError, match=message):
         client(server.address).next_invocation()
 
 
 def test_a_reply_without_length_is_read_until_close(
-    serve: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
+    raw_api: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
 ) -> None:
     def script(connection: socket.socket, _: int) -> None:
         server.read_request(connection)
         connection.sendall(NEXT_HEAD + b"\r\n" + b"x" * 100_000)
 
-    server = serve(script)
+    server = raw_api(script)
     assert client(server.address).next_invocation().body == b"x" * 100_000
 
 
 def test_connection_close_is_honoured(
-    serve: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
+    raw_api: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
 ) -> None:
     def script(connection: socket.socket, _: int) -> None:
         server.read_request(connection)
         connection.sendall(NEXT_HEAD + b"Connection: close\r\nContent-Length: 2\r\n\r\n{}")
 
-    server = serve(script)
+    server = raw_api(script)
     api = client(server.address)
     api.next_invocation()
     api.next_invocation()
@@ -196,7 +183,7 @@ _header_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), mi
     body=st.binary(max_size=2000),
 )
 def test_headers_parse_into_the_invocation_over_real_http(
-    serve: Callable[[Script], RawServer],
+    raw_api: Callable[[Script], RawServer],
     client: Callable[[str], RuntimeApi],
     request_id: str,
     deadline: int,
@@ -217,7 +204,7 @@ def test_headers_parse_into_the_invocation_over_real_http(
         server.read_request(connection)
         connection.sendall(reply)
 
-    server = serve(script)
+    server = raw_api(script)
     request = client(server.address).next_invocation()
     assert (request.request_id, request.deadline_ms, request.trace_id, request.tenant_id, request.body) == (
         request_id, deadline, trace, tenant, body,
