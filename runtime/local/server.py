@@ -7,7 +7,10 @@ It is the server side of ../shared/docs/lambda-platform.md §1-3, as RAPID imple
   invocation waits for that;
 - extension registration closes at the runtime's first `/next`; internal extensions may not subscribe to SHUTDOWN;
 - RAPID's status codes and error bodies: 413 above 6 MiB + 100 bytes, 400 for a wrong request id, 403 for a second
-  `/response`, 403 `Extension.*` errors.
+  `/response` and for `/runtime/init/error` once past init, 403 `Extension.*` errors checked in RAPID's order, and its
+  router's plain 404 (unknown path) and empty 405 (known path, other method);
+- a `/next` while an invocation runs hands out that invocation again, as RAPID's Running state does.
+tests/rie/test_conformance.py sends one scripted sequence of requests to the real RIE and to this server and compares.
 Every request is recorded with a monotonic timestamp, so tests assert order and causality rather than durations.
 `/test/mark/NAME` records a mark: code under test calls it to put its own events on the same clock.
 """
@@ -32,7 +35,8 @@ MARK = "/test/mark/"
 
 @dataclass
 class Recorded:
-    """One request as the server saw it; `at` is `time.monotonic()` when its body had been read."""
+    """One request as the server saw it; `at` is `time.monotonic()` when its body had been read, `replied_at` just
+    before its reply was sent."""
 
     method: str
     path: str
@@ -247,6 +251,15 @@ class LambdaApiServer:
                 return None
             return self._current.request_id, self._current.deadline_ms, self._current.result is not None
 
+    def extension_failed(self, extension_id: str) -> None:
+        """Forget an extension that failed, so that invocations stop waiting for it (fault-injection tests)."""
+        with self._cond:
+            self._extensions.pop(extension_id, None)
+            if self._current is not None:
+                self._current.extensions_pending.discard(extension_id)
+                self._maybe_end(self._current)
+            self._cond.notify_all()
+
     def extension_names(self) -> list[str]:
         with self._cond:
             return [extension.name for extension in self._extensions.values()]
@@ -274,59 +287,76 @@ class LambdaApiServer:
             if scripted is not None:
                 reply(*scripted)
                 return
-        path, method = request.path, request.method
-        if path.startswith(MARK):
+        if request.path.startswith(MARK):
             reply(200, {}, b"{}")
-        elif path == RUNTIME + "/invocation/next" and method == "GET":
+            return
+        route = _route(request.path)
+        if route is None:
+            # RAPID's router (chi): a plain-text 404 for an unknown path, an empty 405 for a known one with another
+            # method; neither has an errorType (tests/rie/test_conformance.py).
+            reply(404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n")
+        elif route[0] != request.method:
+            reply(405, {}, b"")
+        elif route[1] == "next":
             self._next(request, reply)
-        elif path.startswith(RUNTIME + "/invocation/") and method == "POST":
-            request_id, _, verb = path[len(RUNTIME + "/invocation/") :].partition("/")
-            self._post_result(request_id, verb, request, reply)
-        elif path == RUNTIME + "/init/error" and method == "POST":
+        elif route[1] in ("response", "error"):
+            self._post_result(route[2], route[1], request, reply)
+        elif route[1] == "init_error":
             self._post_init_error(request, reply)
-        elif path == EXTENSION + "/register" and method == "POST":
+        elif route[1] == "register":
             self._register(request, reply)
-        elif path == EXTENSION + "/event/next" and method == "GET":
-            self._extension_next(request, reply)
         else:
-            reply(404, {}, _error("InvalidRequest", f"no route {method} {path}"))
+            self._extension_next(request, reply)
 
     def _next(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
         with self._cond:
+            if self._init_error is not None:
+                # After /runtime/init/error the runtime is in RAPID's InitError state: no /next (§1.2).
+                reply(403, {}, _error("InvalidStateTransition", "State transition from InitError to Ready failed"))
+                return
             # Registration closes at the runtime's first /next (§3.3).
             self._registration_open = False
-            previous = self._current
-            if previous is not None:
-                if previous.result is None:
-                    reply(403, {}, _error("InvalidStateTransition", "State transition from Running to Ready failed"))
+            invocation = self._current
+            # A /next while the invocation runs (no result yet) gets that invocation again, as from RAPID's Running
+            # state (core/states.go RuntimeRunningState.Ready); its extensions get no second INVOKE.
+            if invocation is None or invocation.result is not None:
+                if invocation is not None:
+                    invocation.runtime_next = True
+                    invocation.runtime_next_at = request.at
+                    self._maybe_end(invocation)
+                self._cond.notify_all()
+                invocation = self._dispatch()
+                if invocation is None:
                     return
-                previous.runtime_next = True
-                previous.runtime_next_at = request.at
-                self._maybe_end(previous)
-            self._cond.notify_all()
-            while True:
-                if self._current is None and self._pending and self._init_complete():
-                    invocation = self._pending.pop(0)
-                    break
-                if not self._cond.wait(timeout=1.0) and self._httpd.stopping:
-                    return
-            self._current = invocation
-            invocation.dispatched_at = time.monotonic()
-            # The deadline runs from the moment the runtime gets the event, as in Lambda.
-            invocation.deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
-            invocation.extensions_pending = {e.id for e in self._extensions.values() if "INVOKE" in e.events}
-            for extension in self._extensions.values():
-                if "INVOKE" in extension.events:
-                    extension.queue.append(self._invoke_event(invocation))
-            self._cond.notify_all()
-        headers = {
+            headers = self._event_headers(invocation)
+        reply(200, headers, invocation.event)
+
+    def _dispatch(self) -> _Invocation | None:
+        """Wait, holding the lock, until the next invocation may start, and start it; None: the server stops."""
+        while not (self._current is None and self._pending and self._init_complete()):
+            if not self._cond.wait(timeout=1.0) and self._httpd.stopping:
+                return None
+        invocation = self._pending.pop(0)
+        self._current = invocation
+        invocation.dispatched_at = time.monotonic()
+        # The deadline runs from the moment the runtime gets the event, as in Lambda.
+        invocation.deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
+        invocation.extensions_pending = {e.id for e in self._extensions.values() if "INVOKE" in e.events}
+        for extension in self._extensions.values():
+            if "INVOKE" in extension.events:
+                extension.queue.append(self._invoke_event(invocation))
+        self._cond.notify_all()
+        return invocation
+
+    def _event_headers(self, invocation: _Invocation) -> dict[str, str]:
+        extra = dict(invocation.headers)
+        return {
             "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
             "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
             "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:012345678912:function:test_function",
-            "Content-Type": invocation.headers.pop("Content-Type", "application/json"),
-            **invocation.headers,
+            "Content-Type": extra.pop("Content-Type", "application/json"),
+            **extra,
         }
-        reply(200, headers, invocation.event)
 
     def _init_complete(self) -> bool:
         # Init completes when every registered extension has called /extension/event/next once (§3.3).
@@ -337,11 +367,11 @@ class LambdaApiServer:
         return self._init_done
 
     def _post_result(
-        self, request_id: str, verb: str, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]
+        self, request_id: str, kind: str, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]
     ) -> None:
         with self._cond:
             invocation = self._current
-            if invocation is None or invocation.request_id != request_id or verb not in ("response", "error"):
+            if invocation is None or invocation.request_id != request_id:
                 reply(400, {}, _error("InvalidRequestID", "Invalid request ID"))
                 return
             if invocation.result is not None:
@@ -357,38 +387,46 @@ class LambdaApiServer:
                     _error("RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes)."),
                 )
                 return
-            kind = "response" if verb == "response" else "error"
             self._finish(invocation, Result(kind, request.body, request.headers, request.at))
         reply(202, {}, b'{"status":"OK"}')
 
     def _post_init_error(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
         with self._cond:
-            if not self._registration_open and self._current is not None:
-                reply(403, {}, _error("InvalidStateTransition", "State transition from Running to InitError failed"))
+            # RAPID takes an init error only in its Started state: not a second one, and not once the runtime has
+            # called /next (registration closed then), whether an invocation runs or not (§1.2).
+            if self._init_error is not None or not self._registration_open:
+                state = "InitError" if self._init_error is not None else "Ready"
+                reply(403, {}, _error("InvalidStateTransition", f"State transition from {state} to InitError failed"))
                 return
             self._init_error = Result("init_error", request.body, request.headers, request.at)
             self._cond.notify_all()
         reply(202, {}, b'{"status":"OK"}')
 
     def _register(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
+        # RAPID's order of checks (rapi/handler/agentregister.go, core/registrations.go): name, body, events, then
+        # closed registration, the limit of 10, a name already taken (§3.1-3.3).
         name = request.headers.get("lambda-extension-name", "")
-        try:
-            events = json.loads(request.body or b"{}").get("events") or []
-        except (ValueError, AttributeError):
-            reply(403, {}, _error("InvalidRequestFormat", "Request body is not valid JSON"))
+        if not name:
+            reply(403, {}, _error("Extension.InvalidExtensionName", "Empty extension name"))
+            return
+        events = _register_events(request.body)
+        if isinstance(events, str):
+            reply(403, {}, _error("InvalidRequestFormat", events))
+            return
+        invalid = next((event for event in events if event != "INVOKE"), None)
+        if invalid is not None:
+            # Every extension registered with this server is internal (no executable in /opt/extensions), and an
+            # internal extension may not subscribe to SHUTDOWN (§3.2).
+            why = "ShutdownEventNotSupportedForInternalExtension" if invalid == "SHUTDOWN" else "ErrorInvalidEventType"
+            reply(403, {}, _error("Extension.InvalidEventType", f"{invalid}: {why}"))
             return
         with self._cond:
-            if not name:
-                reply(403, {}, _error("Extension.InvalidExtensionName", "Empty extension name"))
-            elif not self._registration_open:
+            if not self._registration_open:
                 reply(403, {}, _error("Extension.RegistrationClosed", "Extension registration closed already"))
-            elif "SHUTDOWN" in events:
-                # Every extension registered with this server is internal: no executable in /opt/extensions (§3.2).
-                reply(403, {}, _error("Extension.InvalidEventType", "ShutdownEventNotSupportedForInternalExtension"))
-            elif any(event not in ("INVOKE", "SHUTDOWN") for event in events):
-                reply(403, {}, _error("Extension.InvalidEventType", f"Invalid event type {events}"))
             elif len(self._extensions) >= MAX_EXTENSIONS:
-                reply(403, {}, _error("Extension.TooManyExtensions", "Too many extensions"))
+                reply(403, {}, _error("Extension.TooManyExtensions", f"Extension limit ({MAX_EXTENSIONS}) reached"))
+            elif any(extension.name == name for extension in self._extensions.values()):
+                reply(403, {}, _error("Extension.InvalidExtensionState", "Extension with this name already registered"))
             else:
                 extension = _Extension(str(uuid.uuid4()), name, list(events))
                 self._extensions[extension.id] = extension
@@ -396,16 +434,20 @@ class LambdaApiServer:
                 reply(200, {"Lambda-Extension-Identifier": extension.id}, body.encode())
 
     def _extension_next(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
-        extension_id = request.headers.get("lambda-extension-identifier", "")
+        header = request.headers.get("lambda-extension-identifier", "")
+        if not header:
+            reply(403, {}, _error("Extension.MissingExtensionIdentifier", "Missing Lambda-Extension-Identifier header"))
+            return
+        try:
+            # RAPID parses the identifier as a UUID before it looks the extension up (rapi/middleware).
+            extension_id = str(uuid.UUID(header))
+        except ValueError:
+            reply(403, {}, _error("Extension.InvalidExtensionIdentifier", "Invalid Lambda-Extension-Identifier"))
+            return
         with self._cond:
             extension = self._extensions.get(extension_id)
             if extension is None:
-                error = (
-                    "Extension.MissingExtensionIdentifier"
-                    if not extension_id
-                    else "Extension.UnknownExtensionIdentifier"
-                )
-                reply(403, {}, _error(error, "Unknown extension"))
+                reply(403, {}, _error("Extension.UnknownExtensionIdentifier", f"Unknown extension {extension_id}"))
                 return
             extension.waiting = True
             current = self._current
@@ -446,6 +488,45 @@ class LambdaApiServer:
     def _find(self, request_id: str) -> _Invocation:
         with self._cond:
             return self._all[request_id]
+
+
+_ROUTES = {
+    RUNTIME + "/invocation/next": ("GET", "next", ""),
+    RUNTIME + "/init/error": ("POST", "init_error", ""),
+    EXTENSION + "/register": ("POST", "register", ""),
+    EXTENSION + "/event/next": ("GET", "event_next", ""),
+}
+
+
+def _route(path: str) -> tuple[str, str, str] | None:
+    """(method, name, request id) of the Runtime or Extensions API route that serves `path`, matched as RAPID's
+    router does; None: no route."""
+    path = path.partition("?")[0]
+    if path in _ROUTES:
+        return _ROUTES[path]
+    request_id, _, verb = path.removeprefix(RUNTIME + "/invocation/").partition("/")
+    if path.startswith(RUNTIME + "/invocation/") and request_id and verb in ("response", "error"):
+        return "POST", verb, request_id
+    return None
+
+
+def _register_events(body: bytes) -> list[str] | str:
+    """The events of a register body, or why RAPID rejects the body: it must be a JSON object (an empty body is not),
+    `events` a list of strings or null, and the deprecated `configurationKeys` absent."""
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        return f"Request body is not valid JSON: {exc}"
+    if not isinstance(document, dict):
+        return "Request body is not a JSON object"
+    if document.get("configurationKeys"):
+        return "configurationKeys are deprecated; use environment variables instead"
+    events = document.get("events")
+    if events is None:
+        return []
+    if not isinstance(events, list) or not all(isinstance(event, str) for event in events):
+        return "events must be a list of strings"
+    return [str(event) for event in events]
 
 
 def _error(error_type: str, message: str) -> bytes:
@@ -492,9 +573,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
+            # Taken before a byte can leave (wfile is buffered; flush() sends), so whatever the client does on
+            # receiving the reply is recorded later: `replied_at <= a later request's at` cannot race.
+            request.replied_at = time.monotonic()
             self.wfile.write(payload)
             self.wfile.flush()
-            request.replied_at = time.monotonic()
 
         self.server.api.handle(request, reply)
 

@@ -1,0 +1,166 @@
+"""Faults and bad input through the real bootstrap: each gives a clear log line and a defined outcome, never a hang."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from runtime.local.emulator import Emulator
+from runtime.local.server import LambdaApiServer, Recorded
+from tests.conftest import StartRuntime
+from tests.rawserver import RawServer, Script, read_request, reset
+from tests.support import FUNCTIONS, start_runtime
+
+NEXT_HEAD = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r1\r\nLambda-Runtime-Deadline-Ms: 9999999999999\r\n"
+
+
+def next_replies(reply: bytes, close: Callable[[socket.socket], None] | None = None) -> Script:
+    """A Runtime API whose every /next gets `reply` (and then `close`); other requests get 202."""
+
+    def script(connection: socket.socket, _: int) -> None:
+        while request := read_request(connection):
+            if b"/invocation/next" in request.split(b"\r\n", 1)[0]:
+                connection.sendall(reply)
+                if close is not None:
+                    close(connection)
+                return
+            connection.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
+
+    return script
+
+
+@pytest.mark.parametrize(
+    ("reply", "close", "message"),
+    [
+        (NEXT_HEAD + b"Content-Length: 100\r\n\r\n{\"par", reset, "the Runtime API failed"),
+        (NEXT_HEAD + b"Content-Length: 10\r\n\r\n{}", None, "connection closed after 2 of 10 body bytes"),
+        (b"HTTP/1.1 200 OK\r\nLambda-Runtime-Deadline-Ms: 1\r\nContent-Length: 2\r\n\r\n{}", None,
+         "without a Lambda-Runtime-Aws-Request-Id"),
+        (b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r\r\nLambda-Runtime-Deadline-Ms: soon\r\n"
+         b"Content-Length: 2\r\n\r\n{}", None, "Lambda-Runtime-Deadline-Ms that is not a number: 'soon'"),
+        (b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}", None, "/next answered 500"),
+    ],
+    ids=["reset-mid-reply", "truncated-body", "no-request-id", "bad-deadline", "500"],
+)  # fmt: skip
+def test_a_broken_next_reply_ends_the_runtime_promptly_with_a_clear_line(
+    raw_api: Callable[[Script], RawServer], reply: bytes, close: Callable[[socket.socket], None] | None, message: str
+) -> None:
+    server = raw_api(next_replies(reply, close))
+    process = start_runtime(server.address, "zoo.echo", {"RUNTIME_EXTENSION": "off"})
+    try:
+        assert process.wait(10) == 2
+        lines = [line for line in process.output().splitlines() if "the Runtime API failed" in line]
+        assert len(lines) == 1 and message in lines[0], process.output()
+    finally:
+        process.stop()
+
+
+def test_a_500_on_the_response_exits_and_names_the_work_lost(api: LambdaApiServer, start: StartRuntime) -> None:
+    api.interceptor = lambda r: (500, {}, b"{}") if r.path.endswith("/response") else None
+    process = start("phase.handler", {"RUNTIME_EXTENSION": "off"})
+    api.submit(b'{"defer": ["x"]}')
+    assert process.wait(10) == 2
+    output = process.output()
+    assert "after-response work not run because the runtime must exit: ['tests.functions.marks.mark'" in output or (
+        "after-response work not run because the runtime must exit: ['marks.mark', 'phase.first'" in output
+    )
+    assert "/response answered 500" in output
+
+
+def test_a_failing_init_error_post_still_exits_1_with_the_error_logged(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    api.interceptor = lambda r: (500, {}, b"{}") if r.path.endswith("/init/error") else None
+    process = start("broken/raises_at_import.handler")
+    assert process.wait(10) == 1
+    output = process.output()
+    assert "[ERROR] RuntimeError: failed during import" in output
+    assert "could not report the init error to the Runtime API: /2018-06-01/runtime/init/error answered 500" in output
+
+
+@pytest.mark.parametrize("status", [403, 500])
+def test_a_refused_extension_registration_leaves_the_runtime_serving(
+    api: LambdaApiServer, start: StartRuntime, status: int
+) -> None:
+    api.interceptor = lambda r: (status, {}, b'{"errorType": "Scripted"}') if r.path.endswith("/register") else None
+    process = start("phase.handler")
+    assert api.invoke(b"{}").json()["ok"] is True
+    warnings = [line for line in process.output().splitlines() if "internal extension: registration failed" in line]
+    assert len(warnings) == 1 and f"answered {status}" in warnings[0]
+
+
+def test_an_extension_next_error_leaves_the_runtime_serving(api: LambdaApiServer, start: StartRuntime) -> None:
+    calls: list[Recorded] = []
+
+    def fail_second_event_next(request: Recorded) -> tuple[int, dict[str, str], bytes] | None:
+        if request.path.endswith("/event/next"):
+            calls.append(request)
+            if len(calls) == 2:
+                # The server no longer waits for this extension, as Lambda would after an extension error.
+                api.extension_failed(request.headers["lambda-extension-identifier"])
+                return 500, {}, b'{"errorType": "Scripted"}'
+        return None
+
+    api.interceptor = fail_second_event_next
+    process = start("phase.handler")
+    for _ in range(3):
+        assert api.invoke(b"{}").json()["ok"] is True
+    assert "internal extension: stopped, the runtime goes on without it" in process.output()
+
+
+@pytest.mark.parametrize(
+    ("handler", "event", "check"),
+    [
+        ("faults.keyboard_interrupt", b"{}", lambda r: r.json()["errorType"] == "KeyboardInterrupt"),
+        ("faults.surrogate_message", b"{}", lambda r: r.json()["errorMessage"] == "bad \udcff bytes"),
+        ("zoo.raise_huge_message", b"{}", lambda r: len(r.json()["errorMessage"]) == 300_000
+         and 0 < len(r.headers["lambda-runtime-function-xray-error-cause"]) < 8192),
+        ("faults.binary_garbage", b"{}", lambda r: r.json() == "ok"),
+        ("zoo.echo", b"", lambda r: r.json()["errorType"] == "Runtime.UnmarshalError"),
+        ("zoo.echo", b"[" * 100_000 + b"]" * 100_000, lambda r: r.json()["errorType"] == "Runtime.UnmarshalError"),
+        ("zoo.raw_event", b"x" * 6_000_000, lambda r: r.json() == {"type": "bytes", "length": 6_000_000}),
+    ],
+    ids=["keyboard-interrupt", "non-utf8-message", "huge-message", "binary-stdout", "empty-event", "deep-json",
+         "6MB-event"],
+)  # fmt: skip
+def test_bad_handlers_and_events_get_a_defined_answer_and_the_runtime_goes_on(
+    api: LambdaApiServer, start: StartRuntime, handler: str, event: bytes, check: Callable[..., bool]
+) -> None:
+    start(handler)
+    headers = {"Content-Type": "application/octet-stream"} if handler == "zoo.raw_event" else None
+    for _ in range(2):
+        assert check(api.invoke(event, headers=headers))
+
+
+def test_threads_left_running_do_not_disturb_the_next_invocation(api: LambdaApiServer, start: StartRuntime) -> None:
+    start("faults.leave_a_thread")
+    first, second = api.invoke().json(), api.invoke().json()
+    assert second == first + 1  # the extension thread, the main thread, and one more sleeper per invocation
+
+
+def test_sigterm_in_the_handler_runs_what_was_deferred_and_the_shutdown_hooks(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    process = start("faults.sleep_in_handler")
+    api.submit(b"{}")
+    api.wait_for(lambda: bool(api.marks("handler-sleeping")))
+    process.popen.send_signal(signal.SIGTERM)
+    assert process.wait(5) == 0
+    assert api.marks("deferred-before-sigterm")[0].at < api.marks("shutdown-hook")[0].at
+    assert not api.find("/response")
+
+
+def test_a_hook_blocked_on_io_is_named_then_the_environment_is_reset() -> None:
+    lines: list[str] = []
+    with Emulator("faults.block_in_hook", FUNCTIONS, timeout_s=1.0, log=lines.append) as emulator:
+        result, _ = emulator.invoke(json.dumps({"block": True}).encode())
+        assert result.json() == "ok"  # the caller had its response before the hook blocked
+        result, timeline = emulator.invoke(b"{}")
+        assert result.json() == "ok" and timeline.cold_start
+    output = "".join(lines)
+    assert "watchdog: faults.blocking_io is still running" in output
+    assert "shutdown: faults.closing ok" in output  # SIGTERM at the reset interrupted the blocked hook
