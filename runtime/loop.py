@@ -46,7 +46,7 @@ class Loop:
         _set_trace_id(request.trace_id)
         self.runner.begin_invocation(request.request_id, request.deadline_ms)
         invocation = Invocation(request.request_id, request.deadline_ms)
-        exit_code: int | str | None = None
+        exiting: SystemExit | None = None
         try:
             invocation.context = LambdaContext(
                 request.request_id,
@@ -67,7 +67,7 @@ class Loop:
             invocation.error = exc
             if isinstance(exc, SystemExit):
                 # The handler asked the process to end: report it to the caller, run the phase, then exit.
-                exit_code = exc.code
+                exiting = exc
         # 1. The response (or error) first: for a synchronous caller this is the end of the wait.
         if invocation.error is None:
             invocation.delivered = self._deliver(
@@ -81,9 +81,9 @@ class Loop:
             self.extension.phase_done()
         logs.current.request_id = None
         logs.current.tenant_id = None
-        if exit_code is not None:
-            logs.runtime_logger().warning("the handler called sys.exit(%r): the runtime exits", exit_code)
-            sys.exit(exit_code)
+        if exiting is not None:
+            logs.runtime_logger().warning("the handler called sys.exit(%r): the runtime exits", exiting.code)
+            sys.exit(exiting.code)
 
     def _post_error(self, request: InvocationRequest, error: BaseException) -> bool:
         report = report_from_exception(error, request.request_id)

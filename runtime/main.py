@@ -61,7 +61,9 @@ def main() -> NoReturn:
         Loop(api, handler, runner, config.function, extension).serve()
     except ShutdownRequested as shutdown:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        report = runner.run_shutdown(shutdown.pending, config.shutdown_budget_ms)
+        # Deferred work not handed over yet (SIGTERM while the response was being posted) runs too.
+        pending = shutdown.pending or runner.take_deferred()
+        report = runner.run_shutdown(pending, config.shutdown_budget_ms)
         if report.items:
             log.info("shutdown: %s", ", ".join(f"{n} {o} {ms:.1f} ms" for n, o, ms in report.items))
         sys.exit(0)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
@@ -164,3 +166,23 @@ def test_a_hook_blocked_on_io_is_named_then_the_environment_is_reset() -> None:
     output = "".join(lines)
     assert "watchdog: faults.blocking_io is still running" in output
     assert "shutdown: faults.closing ok" in output  # SIGTERM at the reset interrupted the blocked hook
+
+
+def test_sigterm_while_the_response_is_posted_still_runs_the_deferred_work(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    pids: list[int] = []
+
+    def sigterm_during_response(request: Recorded) -> tuple[int, dict[str, str], bytes] | None:
+        if request.path.endswith("/response"):
+            os.kill(pids[0], signal.SIGTERM)  # the runtime is waiting for this reply
+            time.sleep(0.3)
+        return None
+
+    api.interceptor = sigterm_during_response
+    process = start("phase.handler")
+    pids.append(process.pid)
+    api.submit(b'{"defer": ["a"]}')
+    assert process.wait(10) == 0
+    assert api.marks("deferred-a") and api.marks("shutdown-hook")
+    assert api.marks("deferred-a")[0].at < api.marks("shutdown-hook")[0].at

@@ -292,11 +292,15 @@ def test_no_runtime_api_means_a_clear_message_and_a_fast_exit() -> None:
         process.stop()
 
 
-def test_sys_exit_in_the_handler_is_reported_then_honoured(api: LambdaApiServer, start: StartRuntime) -> None:
-    process = start("zoo.system_exit")
+@pytest.mark.parametrize(("handler", "message", "status"), [("zoo.system_exit", "3", 3),
+                                                          ("zoo.system_exit_no_code", "", 0)])  # fmt: skip
+def test_sys_exit_in_the_handler_is_reported_then_honoured(
+    api: LambdaApiServer, start: StartRuntime, handler: str, message: str, status: int
+) -> None:
+    process = start(handler)
     report = api.invoke().json()
-    assert report["errorType"] == "SystemExit" and report["errorMessage"] == "3"
-    assert process.wait(10) == 3
+    assert report["errorType"] == "SystemExit" and report["errorMessage"] == message
+    assert process.wait(10) == status
 
 
 def test_sigterm_while_waiting_for_an_event_exits_0(api: LambdaApiServer, start: StartRuntime) -> None:

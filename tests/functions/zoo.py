@@ -115,6 +115,10 @@ def system_exit(event: Any, context: Any) -> Any:
     sys.exit(3)
 
 
+def system_exit_no_code(event: Any, context: Any) -> Any:
+    sys.exit()
+
+
 def context_attrs(event: Any, context: Any) -> Any:
     remaining = context.get_remaining_time_in_millis()
     identity = context.identity
