@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any
+
+TYPE_CHECKING = False  # `typing` costs ~3 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    from typing import Any
 
 # Frames of this package at the top of a traceback are the runtime calling user code; users never see them.
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -57,18 +58,28 @@ class ContextUnmarshalError(FaultError):
     error_type = "Runtime.LambdaContextUnmarshalError"
 
 
-@dataclass(slots=True)
 class ErrorReport:
     """`{errorMessage, errorType, requestId, stackTrace}` plus what the X-Ray cause header needs."""
 
-    error_type: str
-    error_message: str
-    stack_trace: list[str]
-    request_id: str = ""
-    # (path, line, function) of each user frame, for the X-Ray cause.
-    frames: list[tuple[str, int, str]] = field(default_factory=list)
-    # X-Ray type: awslambdaric reports the runtime's own faults as LambdaValidationError.
-    xray_type: str = ""
+    __slots__ = ("error_message", "error_type", "frames", "request_id", "stack_trace", "xray_type")
+
+    def __init__(
+        self,
+        error_type: str,
+        error_message: str,
+        stack_trace: list[str],
+        request_id: str = "",
+        frames: list[tuple[str, int, str]] | None = None,
+        xray_type: str = "",
+    ) -> None:
+        self.error_type = error_type
+        self.error_message = error_message
+        self.stack_trace = stack_trace
+        self.request_id = request_id
+        #: (path, line, function) of each user frame, for the X-Ray cause
+        self.frames = frames or []
+        #: X-Ray type: awslambdaric reports the runtime's own faults as LambdaValidationError
+        self.xray_type = xray_type
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +146,3 @@ def format_traceback_lines(exc: BaseException) -> list[str]:
     import traceback
 
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
-
-
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]

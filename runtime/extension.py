@@ -53,13 +53,14 @@ class InternalExtension:
             self._phases_done.release()
 
     def _run(self) -> None:
-        log = runtime_logger()
         try:
             # INVOKE only: internal extensions may not subscribe to SHUTDOWN (§3.2).
             self._api.register(self._name, ["INVOKE"])
             self._api.send_next()
         except Exception as exc:
-            log.warning("internal extension: registration failed, running without it (no SIGTERM at shutdown): %s", exc)
+            runtime_logger().warning(
+                "internal extension: registration failed, running without it (no SIGTERM at shutdown): %s", exc
+            )
             self._registered.set()
             return
         self.active = True
@@ -71,7 +72,7 @@ class InternalExtension:
                 self._api.send_next()
         except Exception as exc:
             self.active = False
-            log.warning("internal extension: stopped, the runtime goes on without it: %s", exc)
+            runtime_logger().warning("internal extension: stopped, the runtime goes on without it: %s", exc)
 
     def _wait_phase_done(self) -> None:
         warned_for: str | None = None

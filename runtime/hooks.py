@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any, Final, Literal, TypeVar, overload
 
+from ._typing import overload
 from .logs import runtime_logger
 
-When = Literal["always", "success", "error"]
-Outcome = Literal["ok", "failed", "skipped", "timed_out"]
-F = TypeVar("F", bound=Callable[..., Any])
+TYPE_CHECKING = False  # `typing` costs ~3 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any, Literal, TypeVar
 
-_WHEN: Final = ("always", "success", "error")
+    When = Literal["always", "success", "error"]
+    Outcome = Literal["ok", "failed", "skipped", "timed_out"]
+    F = TypeVar("F", bound=Callable[..., Any])
+
+
+_WHEN = ("always", "success", "error")
 
 
 class DeferError(RuntimeError):

@@ -1,30 +1,38 @@
 """Function logs as awslambdaric 4.x writes them: the root-logger handler, text and JSON formats, the telemetry fd.
 
-§5.5-5.6 of ../shared/docs/lambda-platform.md. The request id of log records comes from `current`, a plain
+Sections 5.5-5.6 of ../shared/docs/lambda-platform.md. The request id of log records comes from `current`, a plain
 module-level object rather than a ContextVar: threads the handler starts must log the invocation's id too, as they
 do under awslambdaric, and a new thread does not inherit context variables.
+
+`logging` costs ~8 ms of cold start, so it is imported only when someone uses it: if the function has not imported
+it by the end of init, a meta-path finder installs the root handler the moment it is first imported. User code sees
+the same root logger set-up as under awslambdaric (a handler already there, so `basicConfig()` does nothing).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
-import traceback
-from typing import Any, BinaryIO, Final, TextIO
 
 from .marshal import to_json
 
-_TEXT_FORMAT: Final = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
-_TEXT_DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"
-_JSON_DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+TYPE_CHECKING = False  # `typing` costs ~3 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    import logging
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Any, BinaryIO, Final, TextIO
+
+TEXT_FORMAT: Final = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
+TEXT_DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"
+JSON_DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 # CloudWatch starts a new event at each "\n" of stdout; "\r" and a no-break-space indent keep a traceback in one.
-_LINE_JOIN: Final = "\r"
-_INDENT: Final = "\u00a0"
+LINE_JOIN: Final = "\r"
+INDENT: Final = "\u00a0"
 
 # Telemetry log frame types, by level (§5.6).
-_JSON_FRAMES: Final = {
+JSON_FRAMES: Final = {
     level: code.to_bytes(4, "big")
     for level, code in (
         (0, 0xA55A0002),
@@ -35,7 +43,7 @@ _JSON_FRAMES: Final = {
         (50, 0xA55A001A),
     )
 }
-_TEXT_FRAMES: Final = {
+TEXT_FRAMES: Final = {
     level: code.to_bytes(4, "big")
     for level, code in (
         (0, 0xA55A0003),
@@ -46,10 +54,10 @@ _TEXT_FRAMES: Final = {
         (50, 0xA55A001B),
     )
 }
-_DEFAULT_FRAME: Final = _TEXT_FRAMES[0]
+DEFAULT_FRAME: Final = TEXT_FRAMES[0]
 
 # LogRecord attributes that are not "extra" fields of a JSON log line (awslambdaric's list).
-_RESERVED_FIELDS: Final = frozenset(
+RESERVED_FIELDS: Final = frozenset(
     {
         "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info", "exc_text",
         "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread", "threadName",
@@ -95,7 +103,7 @@ class StdoutSink(Sink):
         (self._stream or sys.stdout).write(message)
 
     def write_error(self, lines: list[str], frame_type: bytes) -> None:
-        (self._stream or sys.stdout).write(_LINE_JOIN.join(lines) + "\n")
+        (self._stream or sys.stdout).write(LINE_JOIN.join(lines) + "\n")
 
 
 class FramedSink(Sink):
@@ -108,7 +116,7 @@ class FramedSink(Sink):
         data = message.encode("utf-8", "replace")
         timestamp = time.time_ns() // 1000
         self._file.write(
-            (frame_type or _DEFAULT_FRAME) + len(data).to_bytes(4, "big") + timestamp.to_bytes(8, "big") + data
+            (frame_type or DEFAULT_FRAME) + len(data).to_bytes(4, "big") + timestamp.to_bytes(8, "big") + data
         )
 
     def write_error(self, lines: list[str], frame_type: bytes) -> None:
@@ -119,111 +127,83 @@ class FramedSink(Sink):
         return True
 
 
-class _RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.aws_request_id = current.request_id or ""
-        record.tenant_id = current.tenant_id
-        return True
+class _Settings:
+    """What `setup()` decided, for the root handler installed now or when `logging` is first imported."""
 
-
-def _level_bucket(record: logging.LogRecord) -> int:
-    return min(50, max(0, record.levelno)) // 10 * 10
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record, with awslambdaric's keys; extra record attributes become keys too."""
-
-    def __init__(self) -> None:
-        super().__init__(datefmt=_JSON_DATE_FORMAT)
-
-    def format(self, record: logging.LogRecord) -> str:
-        record.levelno = _level_bucket(record)
-        record.levelname = logging.getLevelName(record.levelno)
-        record._frame_type = _JSON_FRAMES.get(record.levelno, _JSON_FRAMES[0])
-        exc_info = record.exc_info
-        result: dict[str, Any] = {
-            "timestamp": self.formatTime(record, self.datefmt),
-            "level": record.levelname,
-            "message": record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage(),
-            "logger": record.name,
-            "stackTrace": traceback.format_tb(exc_info[2]) if exc_info else None,
-            "errorType": exc_info[0].__name__ if exc_info and exc_info[0] else None,
-            "errorMessage": str(exc_info[1]) if exc_info else None,
-            "requestId": getattr(record, "aws_request_id", None),
-            "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc_info else None,
-        }
-        tenant_id = getattr(record, "tenant_id", None)
-        if tenant_id is not None:
-            result["tenantId"] = tenant_id
-        result.update(
-            (key, value) for key, value in record.__dict__.items() if key not in _RESERVED_FIELDS and key not in result
-        )
-        import json
-
-        return json.dumps({k: v for k, v in result.items() if v is not None}, ensure_ascii=False, default=str) + "\n"
-
-
-class LambdaLogHandler(logging.Handler):
-    """The root logger's handler: every record to the sink, in the configured format."""
-
-    def __init__(self, sink: Sink, json_format: bool, frame_by_level: bool) -> None:
-        super().__init__()
-        self.sink = sink
-        self._json = json_format
-        self._frame_by_level = frame_by_level
-        self.addFilter(_RequestIdFilter())
-        if json_format:
-            self.setFormatter(JsonFormatter())
-        else:
-            self.setFormatter(logging.Formatter(_TEXT_FORMAT, _TEXT_DATE_FORMAT))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = self.format(record)
-            frame: bytes | None = None
-            if self._frame_by_level:
-                frame = getattr(record, "_frame_type", None) or _TEXT_FRAMES.get(_level_bucket(record))
-            if not self._json and not self.sink.frames_records and record.name.startswith(RUNTIME_LOGGER):
-                # The runtime's own multi-line records (tracebacks of failed hooks) stay one CloudWatch event.
-                message = _LINE_JOIN.join(_indent(line) for line in message.rstrip("\n").split("\n")) + "\n"
-            self.sink.write(message, frame)
-        except Exception:
-            self.handleError(record)
-
-
-class _State:
     sink: Sink = StdoutSink()
     json_format = False
+    level = ""
+    runtime_level = "INFO"
+    installed = False
 
 
-_state = _State()
+_settings = _Settings()
 
 
-def setup(log_format: str | None, log_level: str | None, telemetry_fd: int | None) -> Sink:
-    """Install the root handler once at start-up, as awslambdaric's `_setup_logging` does."""
-    sink: Sink = FramedSink(telemetry_fd) if telemetry_fd is not None else StdoutSink()
-    json_format = (log_format or "").upper() == "JSON"
-    level = {"TRACE": "DEBUG"}.get((log_level or "").upper(), (log_level or "").upper())
-    logging.Formatter.converter = time.gmtime
-    root = logging.getLogger()
-    root.addHandler(LambdaLogHandler(sink, json_format, frame_by_level=json_format or bool(level)))
-    if level in logging.getLevelNamesMapping():
-        root.setLevel(level)
-    _state.sink = sink
-    _state.json_format = json_format
-    return sink
+def setup(log_format: str | None, log_level: str | None, telemetry_fd: int | None, runtime_level: str = "INFO") -> Sink:
+    """Configure function logs once at start-up, as awslambdaric's `_setup_logging` does."""
+    _settings.sink = FramedSink(telemetry_fd) if telemetry_fd is not None else StdoutSink()
+    _settings.json_format = (log_format or "").upper() == "JSON"
+    _settings.level = {"TRACE": "DEBUG"}.get((log_level or "").upper(), (log_level or "").upper())
+    _settings.runtime_level = runtime_level if runtime_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
+    if "logging" in sys.modules:
+        _install()
+    else:
+        sys.meta_path.insert(0, _WhenLoggingImported())
+    return _settings.sink
+
+
+def _install() -> None:
+    if _settings.installed:
+        return
+    _settings.installed = True
+    from .loghandler import install
+
+    install(_settings.sink, _settings.json_format, _settings.level, _settings.runtime_level)
+
+
+class _WhenLoggingImported:
+    """A meta-path finder for one module, `logging`: it loads it as usual, then installs the root handler."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if name != "logging":
+            return None
+        sys.meta_path.remove(self)
+        for finder in sys.meta_path:
+            spec: ModuleSpec | None = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _InstallAfterLoading(spec.loader)  # type: ignore[assignment]  # a Loader by duck typing
+                return spec
+        return None
+
+
+class _InstallAfterLoading:
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        module: ModuleType | None = self._loader.create_module(spec)
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        _install()
 
 
 def write_raw(message: str) -> None:
     """`context.log()`: the message as it is, no newline added."""
-    _state.sink.write(message)
+    _settings.sink.write(message)
 
 
 def log_unhandled_error(report: dict[str, Any]) -> None:
     """The ERROR record of an error that reached the runtime, in awslambdaric's text or JSON shape."""
-    if _state.json_format:
-        document = {"timestamp": time.strftime(_JSON_DATE_FORMAT, time.gmtime()), "level": "ERROR", **report}
-        _state.sink.write_error([to_json(document).decode("utf-8")], _JSON_FRAMES[40])
+    if _settings.json_format:
+        document = {"timestamp": time.strftime(JSON_DATE_FORMAT, time.gmtime()), "level": "ERROR", **report}
+        _settings.sink.write_error([to_json(document).decode("utf-8")], JSON_FRAMES[40])
         return
     description = "[ERROR]"
     if report.get("errorType"):
@@ -234,16 +214,19 @@ def log_unhandled_error(report: dict[str, Any]) -> None:
         description += " " + report["errorMessage"]
     lines = [description, "Traceback (most recent call last):"]
     for element in report.get("stackTrace") or []:
-        lines += [_indent(line) for line in element.splitlines()] if element else [""]
-    _state.sink.write_error(lines, _TEXT_FRAMES[40])
+        lines += [indent(line) for line in element.splitlines()] if element else [""]
+    _settings.sink.write_error(lines, TEXT_FRAMES[40])
 
 
-def _indent(line: str) -> str:
+def indent(line: str) -> str:
     stripped = line.lstrip(" ")
-    return _INDENT * (len(line) - len(stripped)) + stripped
+    return INDENT * (len(line) - len(stripped)) + stripped
 
 
 def runtime_logger() -> logging.Logger:
+    """The runtime's own logger (imports `logging`, which installs the root handler)."""
+    import logging
+
     return logging.getLogger(RUNTIME_LOGGER)
 
 

@@ -5,24 +5,28 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
-from types import FrameType
-from typing import NoReturn
 
 from . import logs
 from .api import RejectedRequest, RuntimeApi, RuntimeApiError
 from .config import Config, ConfigError
 from .errors import ErrorReport, report_from_exception
 from .extension import InternalExtension
-from .handler import Handler, load_handler
+from .handler import load_handler
 from .hooks import PhaseRunner, ShutdownRequested, registry
 from .loop import Loop
 from .marshal import to_json
 from .memory import CollectAfterResponse
 from .observe import PhaseObserver
+
+TYPE_CHECKING = False  # `typing` costs ~3 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import NoReturn
+
+    from .handler import Handler
 
 # Exit codes: 1 for a failed init (as awslambdaric), 2 when the Runtime API is unusable.
 EXIT_INIT_ERROR = 1
@@ -37,11 +41,7 @@ def main() -> NoReturn:
         _fail_before_config(exc)
     # awslambdaric removes the telemetry fd variable so child processes do not write frames to it (§5.6).
     os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
-    logs.setup(config.log_format, config.log_level, config.telemetry_fd)
-    log = logs.runtime_logger()
-    log.setLevel(
-        config.runtime_log_level if config.runtime_log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
-    )
+    logs.setup(config.log_format, config.log_level, config.telemetry_fd, config.runtime_log_level)
 
     api = RuntimeApi(config.runtime_api)
     runner = _make_runner(config)
@@ -65,10 +65,10 @@ def main() -> NoReturn:
         pending = shutdown.pending or runner.take_deferred()
         report = runner.run_shutdown(pending, config.shutdown_budget_ms)
         if report.items:
-            log.info("shutdown: %s", ", ".join(f"{n} {o} {ms:.1f} ms" for n, o, ms in report.items))
+            logs.runtime_logger().info("shutdown: %s", ", ".join(f"{n} {o} {ms:.1f} ms" for n, o, ms in report.items))
         sys.exit(0)
     except RuntimeApiError as exc:
-        log.error("the Runtime API failed, exiting so Lambda starts a fresh environment: %s", exc)
+        logs.runtime_logger().error("the Runtime API failed, exiting so Lambda starts a fresh environment: %s", exc)
         sys.exit(EXIT_API_ERROR)
     sys.exit(0)  # serve() only returns for a finite iterable
 
@@ -93,6 +93,8 @@ def _load(config: Config, api: RuntimeApi) -> Handler:
 
 def _report_init_error(api: RuntimeApi, report: ErrorReport) -> NoReturn:
     # The root logger, as awslambdaric: AWS_LAMBDA_LOG_LEVEL filters it and JSON records say "logger": "root".
+    import logging
+
     logging.warning("LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code.")
     document = report.to_dict()
     logs.log_unhandled_error(document)

@@ -323,3 +323,10 @@ def test_a_bad_runtime_setting_is_an_init_error_naming_the_variable(api: LambdaA
 def one_init_error(api: LambdaApiServer) -> Recorded:
     [posted] = api.find("/runtime/init/error")
     return posted
+
+
+def test_logging_imported_after_init_gets_the_lambda_handler(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("late_logging.handler")
+    request_id = api.submit(b"{}")
+    assert api.result(request_id).json() == {"imported_before": False, "root_handlers": 1}
+    assert f"Z\t{request_id}\tlate warning\n" in process.wait_output("late warning")
