@@ -114,6 +114,8 @@ class HttpConnection:
         self._host_header = address.encode("ascii", "replace")
         self._sock: _socket.socket | None = None
         self._buffer = bytearray()
+        # The request whose reply has not been read: (method, path, head, body, sent on a reused connection).
+        self._unanswered: tuple[str, str, bytes, bytes, bool] = ("", "", b"", b"", False)
 
     def close(self) -> None:
         if self._sock is not None:
@@ -122,38 +124,43 @@ class HttpConnection:
         self._buffer.clear()
 
     def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Response:
-        head = self._head(method, path, headers, body)
-        reused = self._sock is not None
-        try:
-            self._send(head, body)
-            return self._read_response()
-        except _ConnectionDropped:
-            # A kept-alive connection the server closed while idle: the request never reached it, so send it once
-            # more on a fresh connection (what urllib3 and http.client do for a reused connection).
-            self.close()
-            if not reused:
-                raise RuntimeApiError(f"{method} {path}: connection closed before a response") from None
-        try:
-            self._send(head, body)
-            return self._read_response()
-        except _ConnectionDropped:
-            self.close()
-            raise RuntimeApiError(f"{method} {path}: connection closed before a response") from None
+        self.send_request(method, path, headers, body)
+        return self.read_response()
 
-    def send_request(self, method: str, path: str, headers: dict[str, str] | None = None) -> None:
-        """Send a request without waiting for its response (read it later with `read_response`)."""
+    def send_request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
+        """Send a request; `read_response()` reads its reply, now or later."""
+        head = self._head(method, path, headers, body)
+        self._unanswered = (method, path, head, body, self._sock is not None)
         try:
-            self._send(self._head(method, path, headers, b""), b"")
+            self._send(head, body)
         except _ConnectionDropped:
-            self.close()
-            self._send(self._head(method, path, headers, b""), b"")
+            self._retry_on_fresh_connection()
 
     def read_response(self) -> Response:
         try:
             return self._read_response()
         except _ConnectionDropped:
+            self._retry_on_fresh_connection()
+            try:
+                return self._read_response()
+            except _ConnectionDropped:
+                self.close()
+                method, path = self._unanswered[:2]
+                raise RuntimeApiError(f"{method} {path}: connection closed before a response") from None
+
+    def _retry_on_fresh_connection(self) -> None:
+        # A kept-alive connection the server closed while idle: the request never reached it, so send it once more
+        # on a fresh connection (what urllib3 and http.client do for a reused connection).
+        method, path, head, body, reused = self._unanswered
+        self.close()
+        if not reused:
+            raise RuntimeApiError(f"{method} {path}: connection closed before a response")
+        self._unanswered = (method, path, head, body, False)
+        try:
+            self._send(head, body)
+        except _ConnectionDropped:
             self.close()
-            raise RuntimeApiError("connection closed before a response") from None
+            raise RuntimeApiError(f"{method} {path}: connection closed before a response") from None
 
     def _head(self, method: str, path: str, headers: dict[str, str] | None, body: bytes) -> bytes:
         lines = [f"{method} {path} HTTP/1.1".encode("ascii"), b"Host: " + self._host_header]
@@ -259,16 +266,27 @@ class HttpConnection:
 
     def _read_exactly(self, length: int) -> bytes:
         buffer = self._buffer
-        while len(buffer) < length:
-            chunk = self._recv()
-            if not chunk:
-                received = len(buffer)
+        if len(buffer) >= length:
+            body = bytes(buffer[:length])
+            del buffer[:length]
+            return body
+        # A large body (an event of up to 6 MB): received straight into its final place, not grown chunk by chunk.
+        assert self._sock is not None
+        target = bytearray(length)
+        view = memoryview(target)
+        received = len(buffer)
+        view[:received] = buffer
+        buffer.clear()
+        while received < length:
+            try:
+                count = self._sock.recv_into(view[received:])
+            except ConnectionResetError:
+                count = 0
+            if not count:
                 self.close()
                 raise RuntimeApiError(f"connection closed after {received} of {length} body bytes")
-            buffer += chunk
-        body = bytes(buffer[:length])
-        del buffer[:length]
-        return body
+            received += count
+        return bytes(target)
 
     def _read_line(self) -> bytes:
         buffer = self._buffer
@@ -330,7 +348,16 @@ class RuntimeApi:
 
     def next_invocation(self) -> InvocationRequest:
         """`GET /runtime/invocation/next`: block until Lambda hands out the next event."""
-        response = self._http.request("GET", RUNTIME_PREFIX + "/invocation/next")
+        self.send_next()
+        return self.read_next()
+
+    def send_next(self) -> None:
+        """Send `GET /runtime/invocation/next`: for Lambda, the runtime is done with the current invocation."""
+        self._http.send_request("GET", RUNTIME_PREFIX + "/invocation/next")
+
+    def read_next(self) -> InvocationRequest:
+        """Block until the reply to `send_next()`: the next event."""
+        response = self._http.read_response()
         if response.status != 200:
             raise RuntimeApiError(f"/next answered {response.status}: {_text(response.body)}")
         return parse_invocation(response.headers, response.body)

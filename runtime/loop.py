@@ -37,11 +37,22 @@ class Loop:
 
     def serve(self, requests: Iterable[InvocationRequest] | None = None) -> None:
         """Serve invocations until the process is told to stop; tests pass a finite iterable."""
-        if requests is None:
-            while True:
-                self.handle(self.api.next_invocation())
-        for request in requests:
-            self.handle(request)
+        if requests is not None:
+            for request in requests:
+                self.handle(request)
+                self._report_done()
+            return
+        self.api.send_next()
+        while True:
+            self.handle(self.api.read_next())
+            # Ask for the next event first, then let the extension report this invocation done: its thread runs
+            # while this one waits for the event, instead of competing with it for the GIL (docs/design.md).
+            self.api.send_next()
+            self._report_done()
+
+    def _report_done(self) -> None:
+        if self.extension is not None:
+            self.extension.phase_done()
 
     def handle(self, request: InvocationRequest) -> None:
         """One invocation. Once its response is posted it cannot become an error, whatever the phase does."""
@@ -81,8 +92,6 @@ class Loop:
             invocation.delivered = self._post_error(request, invocation.error)
         # 2. The after-response phase, before the next /next: Lambda keeps the environment running until then.
         self.runner.run(invocation)
-        if self.extension is not None:
-            self.extension.phase_done()
         logs.current.request_id = None
         logs.current.tenant_id = None
         if exiting is not None:
