@@ -10,6 +10,8 @@ from __future__ import annotations
 
 # `_socket`, not `socket`: the module `socket` spends ~2 ms of every cold start building enums of its constants.
 import _socket
+import os
+import select
 
 # Start-up cost is measured from the moment Lambda execs bootstrap: `typing` (~3 ms) is for the type checker only.
 TYPE_CHECKING = False
@@ -116,6 +118,8 @@ class HttpConnection:
         self._buffer = bytearray()
         # The request whose reply has not been read: (method, path, head, body, sent on a reused connection).
         self._unanswered: tuple[str, str, bytes, bytes, bool] = ("", "", b"", b"", False)
+        self._poller: select.poll | None = None
+        self._poll_fd = -1
 
     def close(self) -> None:
         if self._sock is not None:
@@ -135,6 +139,27 @@ class HttpConnection:
             self._send(head, body)
         except _ConnectionDropped:
             self._retry_on_fresh_connection()
+
+    def wait_for_reply(self, wakeup_fd: int) -> None:
+        """Block until the reply starts to arrive, waking up on `wakeup_fd` too.
+
+        The kernel may deliver SIGTERM to any thread of the process. Python runs the handler on the main thread, but
+        a main thread blocked in `recv` would not notice until the reply came; `signal.set_wakeup_fd` makes every
+        signal readable on `wakeup_fd`, so the main thread returns to Python and the handler runs at once.
+        """
+        if self._buffer or self._sock is None:
+            return
+        poller = self._poller
+        if poller is None or self._poll_fd != self._sock.fileno():
+            poller = self._poller = select.poll()
+            poller.register(self._sock.fileno(), select.POLLIN)
+            poller.register(wakeup_fd, select.POLLIN)
+            self._poll_fd = self._sock.fileno()
+        while True:
+            for fd, _ in poller.poll():
+                if fd != wakeup_fd:
+                    return
+                os.read(wakeup_fd, 512)  # the signal handler runs on the next bytecode
 
     def read_response(self) -> Response:
         try:
@@ -339,9 +364,10 @@ class _ConnectionDropped(Exception):
 class RuntimeApi:
     """The Runtime API calls of the loop, named after its verbs (§1.2)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, wakeup_fd: int | None = None) -> None:
         self.address = address
         self._http = HttpConnection(address)
+        self._wakeup_fd = wakeup_fd
 
     def close(self) -> None:
         self._http.close()
@@ -357,6 +383,8 @@ class RuntimeApi:
 
     def read_next(self) -> InvocationRequest:
         """Block until the reply to `send_next()`: the next event."""
+        if self._wakeup_fd is not None:
+            self._http.wait_for_reply(self._wakeup_fd)
         response = self._http.read_response()
         if response.status != 200:
             raise RuntimeApiError(f"/next answered {response.status}: {_text(response.body)}")
@@ -412,9 +440,8 @@ class ExtensionApi:
 
     def register(self, name: str, events: list[str]) -> None:
         """`POST /extension/register`; Lambda closes registration at the runtime's first `/next` (§3.3)."""
-        import json
-
-        body = json.dumps({"events": events}).encode()
+        # Event names are fixed words (INVOKE, SHUTDOWN): no JSON library needed for this body.
+        body = ('{"events": [' + ", ".join(f'"{event}"' for event in events) + "]}").encode()
         response = self._http.request("POST", EXTENSION_PREFIX + "/register", {_EXTENSION_NAME_HEADER: name}, body)
         if response.status != 200:
             raise RejectedRequest(EXTENSION_PREFIX + "/register", response.status, response.body)

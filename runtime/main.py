@@ -1,6 +1,6 @@
 """Start-up, in Lambda's order: configuration, logging, the internal extension, the handler, then the loop.
 
-`bootstrap` runs this module as `python -u -m runtime.main [HANDLER]`.
+`bootstrap` runs `python -u -c 'from runtime.main import main; main()' [HANDLER]`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ EXIT_API_ERROR = 2
 
 
 def main() -> NoReturn:
+    # bootstrap runs `python -c`, which puts "" on sys.path; `python -m awslambdaric` puts the working directory
+    # (/var/task) there, and user code may rely on it staying put if it changes directory.
+    if sys.path and sys.path[0] == "":
+        sys.path[0] = os.getcwd()
     logs.make_unbuffered()
     try:
         config = Config.from_env(os.environ, sys.argv)
@@ -43,7 +47,7 @@ def main() -> NoReturn:
     os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
     logs.setup(config.log_format, config.log_level, config.telemetry_fd, config.runtime_log_level)
 
-    api = RuntimeApi(config.runtime_api)
+    api = RuntimeApi(config.runtime_api, _signal_wakeup_fd())
     runner = _make_runner(config)
     extension = None
     if config.extension:
@@ -116,6 +120,15 @@ def _fail_before_config(exc: ConfigError) -> NoReturn:
             pass
     logs.log_unhandled_error(report.to_dict())
     sys.exit(EXIT_INIT_ERROR)
+
+
+def _signal_wakeup_fd() -> int:
+    """A pipe every signal writes to, whichever thread the kernel delivers it to (see RuntimeApi.read_next)."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    return read_end
 
 
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import json
 import math
 
 import simplejson
@@ -33,13 +34,27 @@ _encode_ascii = _Encoder(use_decimal=False, ensure_ascii=True, allow_nan=True).e
 
 
 def unmarshal_event(body: bytes, content_type: str | None) -> Any:
-    """The handler's event: parsed JSON, or the raw bytes for any other content type."""
+    """The handler's event: parsed JSON, or the raw bytes for any other content type.
+
+    The standard library's parser reads the same grammar ~20% faster than simplejson on large events; whatever it
+    refuses goes to simplejson, so that errors and edge cases stay awslambdaric's. The body is decoded here because
+    `json.loads(bytes)` would also accept UTF-16, UTF-32 and a UTF-8 BOM, which simplejson refuses.
+    """
     if content_type != JSON_CONTENT_TYPE:
         return body
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse)
+    except (ValueError, RecursionError):  # bad JSON or UTF-8, NaN and Infinity, the int-digits limit, deep nesting
+        pass
     try:
         return simplejson.loads(body)
     except Exception as exc:
         raise UnmarshalError(f"Unable to unmarshal input: {exc}") from exc
+
+
+def _refuse(constant: str) -> Any:
+    # simplejson (since 3.19) refuses NaN and Infinity in input, so awslambdaric does.
+    raise ValueError(constant)
 
 
 def marshal_result(result: Any) -> tuple[bytes, str]:

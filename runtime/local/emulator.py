@@ -41,7 +41,7 @@ def find_bootstrap() -> list[str]:
     for candidate in (package / "bootstrap", package.parent / "bootstrap"):
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return [str(candidate)]
-    return [sys.executable, "-u", "-m", "runtime.main"]
+    return [sys.executable, "-u", "-c", "from runtime.main import main; main()"]
 
 
 class Emulator:

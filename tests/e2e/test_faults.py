@@ -186,3 +186,10 @@ def test_sigterm_while_the_response_is_posted_still_runs_the_deferred_work(
     assert process.wait(10) == 0
     assert api.marks("deferred-a") and api.marks("shutdown-hook")
     assert api.marks("deferred-a")[0].at < api.marks("shutdown-hook")[0].at
+
+
+def test_sigterm_received_by_another_thread_still_wakes_the_runtime(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("faults.sigterm_to_another_thread")
+    assert api.invoke().json() == "ok"
+    assert process.wait(5) == 0  # not stuck in /next until Lambda's SIGKILL
+    assert api.marks("shutdown-hook")

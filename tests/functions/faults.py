@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 import threading
@@ -54,3 +55,14 @@ def blocking_io(invocation: Invocation) -> None:
 @on_shutdown
 def closing() -> None:
     mark("shutdown-hook")
+
+
+def sigterm_to_another_thread(event: Any, context: Any) -> Any:
+    """After this invocation, a thread of the function gets SIGTERM itself while the main thread waits in /next."""
+
+    def later() -> None:
+        time.sleep(0.3)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=later, daemon=True).start()
+    return "ok"

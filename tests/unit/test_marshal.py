@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import pytest
+import simplejson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,8 +53,17 @@ def test_results_match_awslambdaric_byte_for_byte(theirs: Any, value: Any) -> No
     assert (body, content_type) == (expected.encode("utf-8"), expected_type)
 
 
-@settings(max_examples=200, deadline=None)
-@given(body=st.binary(max_size=200) | values.map(lambda v: repr(v).encode()))
+json_texts = values.map(lambda v: simplejson.dumps(v, allow_nan=True)).map(str.encode)
+encodings = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    body=st.binary(max_size=200)
+    | values.map(lambda v: repr(v).encode())
+    | json_texts
+    | st.tuples(values, encodings).map(lambda pair: simplejson.dumps(pair[0], allow_nan=True).encode(pair[1]))
+)
 def test_events_parse_or_fail_as_awslambdaric_does(theirs: Any, body: bytes) -> None:
     try:
         expected: Any = theirs.unmarshal_request(body, "application/json")
