@@ -29,8 +29,12 @@ class InternalExtension:
         self._name = name
         self._activity = activity
         self._margin_ms = margin_ms
-        self._phases_done = threading.Semaphore(0)
-        self._registered = threading.Event()
+        # Plain locks used as one-shot signals: a locked lock is "not yet". One futex call each way, where a
+        # Semaphore or an Event goes through a Condition (docs/design.md, "The internal extension").
+        self._phases_done = threading.Lock()
+        self._phases_done.acquire()
+        self._registered = threading.Lock()
+        self._registered.acquire()
         self.active = False
         self._thread = threading.Thread(target=self._run, name="after-response-extension", daemon=True)
 
@@ -40,7 +44,7 @@ class InternalExtension:
 
     def wait_registered(self, timeout_s: float = 5.0) -> bool:
         # Lambda closes registration at the runtime's first /next: later attempts get 403 RegistrationClosed (§3.3).
-        if not self._registered.wait(timeout_s):
+        if not self._registered.acquire(timeout=timeout_s):
             runtime_logger().warning(
                 "internal extension: registration took over %.0f s; going on without it", timeout_s
             )
@@ -49,7 +53,9 @@ class InternalExtension:
 
     def phase_done(self) -> None:
         """The runtime finished an invocation's after-response phase: let Lambda know through the extension."""
-        if self.active:
+        # Never twice in a row: Lambda hands out the next invocation only after this one's `event/next`, which the
+        # extension thread sends after taking the lock.
+        if self.active and self._phases_done.locked():
             self._phases_done.release()
 
     def _run(self) -> None:
@@ -61,10 +67,10 @@ class InternalExtension:
             runtime_logger().warning(
                 "internal extension: registration failed, running without it (no SIGTERM at shutdown): %s", exc
             )
-            self._registered.set()
+            self._registered.release()
             return
         self.active = True
-        self._registered.set()
+        self._registered.release()
         try:
             while True:
                 self._wait_phase_done()

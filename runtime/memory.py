@@ -34,7 +34,3 @@ class CollectAfterResponse:
     def task(self) -> Task:
         # Runs last, after the user's hooks, so their garbage is collected too.
         return Task(self, name="gc.collect", every=self.every, is_hook=True)
-
-    @staticmethod
-    def disable_automatic() -> None:
-        gc.disable()

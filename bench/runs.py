@@ -1,0 +1,355 @@
+"""What is run: the runtimes, the scenarios, and the rounds that alternate them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import stub
+from .stats import percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ROOT / "bench" / "functions"
+BOOTSTRAP = ROOT / "bootstrap"
+FLOOR_SCRIPT = ROOT / "bench" / "floor.py"
+
+#: 200 ms of work: deferred by ours, inside the handler for awslambdaric; the paced no-op run waits as long.
+WORK_US = 200_000
+
+FUNCTION_ENV = {
+    "AWS_LAMBDA_FUNCTION_NAME": "bench",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+    "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]0123456789abcdef",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def venv_python() -> Path:
+    """The project's interpreter, for every runtime alike: .venv/bin/python, else the one running the bench."""
+    candidate = ROOT / ".venv" / "bin" / "python"
+    return candidate if candidate.exists() else Path(sys.executable)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    key: str
+    label: str
+    prefix: tuple[str, ...]
+
+    def command(self, handler: str) -> list[str]:
+        return [*self.prefix, handler]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    rounds: int
+    loop_n: int  # no-op invocations per run: critical path, gap, throughput, CPU, memory
+    rss_early: int  # the early RSS checkpoint (the others: half-way and after loop_n)
+    big_n: int  # invocations with the 100 KB event
+    paced_n: int  # invocations with 200 ms of work, and of the paced no-op reference
+    cold_starts: int  # per runtime, trivial handler
+    boto3_starts: int  # per runtime, handler importing boto3
+
+    @property
+    def skip(self) -> int:
+        """Invocations left out of the steady-state statistics (first-call imports, caches)."""
+        return 10
+
+
+FULL = Plan(rounds=5, loop_n=10_000, rss_early=1_000, big_n=2_000, paced_n=20, cold_starts=20, boto3_starts=20)
+QUICK = Plan(rounds=1, loop_n=4_000, rss_early=400, big_n=200, paced_n=4, cold_starts=3, boto3_starts=3)
+
+
+@dataclass(slots=True)
+class Results:
+    """Samples by (metric, runtime): one per round for loop metrics, one per start for cold starts."""
+
+    samples: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    runtimes: dict[str, Runtime] = field(default_factory=dict)
+    plan: Plan = QUICK
+    started: float = 0.0
+    elapsed_s: float = 0.0
+    extensions: dict[str, tuple[int, int]] = field(default_factory=dict)  # (registered, INVOKE-subscribed)
+    pinned: str = ""
+    notes: list[str] = field(default_factory=list)
+    tree: str = ""  # commit and state of the code under test
+    code_hashes: list[str] = field(default_factory=list)  # of runtime/ and bootstrap, at the start and the end
+    load: list[tuple[float, float, float]] = field(default_factory=list)  # load averages, start and end
+
+    def add(self, metric: str, runtime: str, value: float) -> None:
+        self.samples[(metric, runtime)].append(value)
+
+    def get(self, metric: str, runtime: str) -> list[float]:
+        return self.samples.get((metric, runtime), [])
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "plan": self.plan.__repr__(),
+                "elapsed_s": self.elapsed_s,
+                "pinned": self.pinned,
+                "tree": self.tree,
+                "code_hashes": self.code_hashes,
+                "load": self.load,
+                "extensions": self.extensions,
+                "samples": {f"{m}/{r}": v for (m, r), v in sorted(self.samples.items())},
+            },
+            indent=1,
+        )
+
+
+def code_hash(root: Path = ROOT) -> str:
+    """A digest of the code under test (runtime/ and bootstrap): tells whether it changed during the run."""
+    digest = hashlib.sha256()
+    for path in sorted([*(root / "runtime").rglob("*.py"), root / "bootstrap"]):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def snapshot(dest: Path) -> None:
+    """Copy runtime/ and bootstrap to `dest`, so that edits to the tree during a run do not mix into it."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(ROOT / "runtime", dest / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(BOOTSTRAP, dest / "bootstrap")
+
+
+def tree_state() -> str:
+    """`<commit>`, plus the uncommitted files of runtime/ and bootstrap if any (read-only git commands)."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "runtime", "bootstrap"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return f"commit {commit or '?'}" + (f", uncommitted changes in {', '.join(changed)}" if changed else "")
+
+
+def make_events(directory: Path) -> dict[str, Path]:
+    """The small event (the console's hello-world test event) and a ~100 KB JSON document."""
+    small = directory / "event-small.json"
+    small.write_text(json.dumps({"key1": "value1", "key2": "value2", "key3": "value3"}))
+    records: list[dict[str, object]] = []
+    size = 0
+    for i in range(10_000):
+        record: dict[str, object] = {
+            "id": i,
+            "sku": f"SKU-{i:06d}",
+            "name": f"Item number {i} with a longer descriptive name",
+            "price": round(i * 1.37 % 1000, 2),
+            "tags": ["alpha", "beta", "gamma"][: 1 + i % 3],
+            "active": i % 2 == 0,
+            "dimensions": {"w": i % 17, "h": i % 23, "unit": "cm"},
+        }
+        size += len(json.dumps(record)) + 2
+        records.append(record)
+        if size >= 100 * 1024:
+            break
+    big = directory / "event-100k.json"
+    big.write_text(json.dumps({"source": "bench", "records": records}))
+    return {"small": small, "big": big}
+
+
+class Bench:
+    def __init__(
+        self, plan: Plan, out_dir: Path, progress: Callable[[str], None], pin: str = "same", in_place: bool = False
+    ) -> None:
+        self.plan = plan
+        self.work = out_dir / "runs"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.progress = progress
+        self.stub = stub.build(out_dir)
+        self.events = make_events(self.work)
+        python = str(venv_python())
+        self.python = python
+        # By default the code under test is a copy taken now: other people may be editing the tree. Its directory
+        # goes on PYTHONPATH for every runtime alike (awslambdaric and the floor never import from it).
+        self.code_root = ROOT
+        self.python_path: dict[str, str] = {}
+        if not in_place:
+            # Outside the tree, so that type checkers and linters of bench/ never see the copy.
+            self.code_root = Path(tempfile.mkdtemp(prefix="bench-snapshot-"))
+            snapshot(self.code_root)
+            self.python_path = {"PYTHONPATH": str(self.code_root)}
+        self.ours = Runtime("ours", "this runtime (bootstrap)", (str(self.code_root / "bootstrap"),))
+        self.ric = Runtime("ric", "awslambdaric", (python, "-m", "awslambdaric"))
+        self.floor = Runtime("floor", "floor (plain-Python socket loop)", (python, str(FLOOR_SCRIPT)))
+        self.cclient = Runtime("cclient", "C client (stub + loopback)", (str(self.stub), "--client"))
+        self.results = Results(plan=plan)
+        self.cpus: tuple[str, str] | None = None
+        available = sorted(os.sched_getaffinity(0))
+        if pin == "same":
+            # Stub and runtime on one CPU: no cross-CPU wake-ups, whose cost in a VM depends on whether the other
+            # vCPU happens to be halted (tens of µs) and would swamp the runtimes' own differences.
+            self.cpus = (str(available[-1]), str(available[-1]))
+            self.results.pinned = f"stub and runtime on CPU {available[-1]}"
+        elif pin == "split" and len(available) >= 2:
+            self.cpus = (str(available[0]), ",".join(str(c) for c in available[1:]))
+            self.results.pinned = f"stub on CPU {self.cpus[0]}, runtime on CPU {self.cpus[1]}"
+        for rt in (self.ours, self.ric, self.floor, self.cclient):
+            self.results.runtimes[rt.key] = rt
+
+    def close(self) -> None:
+        """Remove the copy of the code under test."""
+        if self.code_root != ROOT:
+            shutil.rmtree(self.code_root, ignore_errors=True)
+
+    def _run(
+        self,
+        rt: Runtime,
+        handler: str,
+        n: int,
+        name: str,
+        event: str = "small",
+        pause_us: int = 0,
+        rss_at: tuple[int, ...] = (),
+    ) -> stub.StubRun:
+        env = stub.clean_env(
+            {
+                **FUNCTION_ENV,
+                **self.python_path,
+                "LAMBDA_TASK_ROOT": str(FUNCTIONS),
+                "RUNTIME_PYTHON": self.python,
+                "_HANDLER": handler,
+            }
+        )
+        timeout = 60 + n * (0.01 + pause_us / 1e6)
+        return stub.run(
+            self.stub,
+            rt.command(handler),
+            invocations=n,
+            env=env,
+            cwd=FUNCTIONS,
+            work_dir=self.work,
+            name=f"{name}-{rt.key}",
+            event=self.events[event],
+            pause_us=pause_us,
+            rss_at=rss_at,
+            cpus=self.cpus,
+            timeout_s=timeout,
+        )
+
+    def _importable(self, module: str) -> bool:
+        done = subprocess.run([self.python, "-c", f"import {module}"], capture_output=True, timeout=60, check=False)
+        return done.returncode == 0
+
+    def run_all(self) -> Results:
+        self.results.started = time.time()
+        self.results.load.append(os.getloadavg())
+        self.results.tree = tree_state() + (
+            "; measured a copy of runtime/ and bootstrap taken at the start" if self.code_root != ROOT else ""
+        )
+        self.results.code_hashes.append(code_hash(self.code_root))
+        t0 = time.monotonic()
+        cases = self._cold_cases()
+        for label, handler, _ in cases:  # one untimed start each: .pyc files written, page cache warm
+            for rt in (self.ours, self.ric, self.floor):
+                self._run(rt, handler, 1, f"{label}-warmup")
+        for r in range(self.plan.rounds):
+            self.progress(f"round {r + 1}/{self.plan.rounds}")
+            # Cold starts are spread over the rounds too, so a burst of load elsewhere cannot skew all of them.
+            for label, handler, starts in cases:
+                share = starts // self.plan.rounds + (1 if r < starts % self.plan.rounds else 0)
+                self.cold_starts(label, handler, share)
+            self.loop_round()
+        self.results.elapsed_s = time.monotonic() - t0
+        self.results.load.append(os.getloadavg())
+        self.results.code_hashes.append(code_hash())
+        return self.results
+
+    def loop_round(self) -> None:
+        p, res, skip = self.plan, self.results, self.plan.skip
+        loop_runtimes = (self.ours, self.ric, self.floor, self.cclient)
+        for rt in loop_runtimes:
+            mid = p.loop_n // 2
+            run = self._run(rt, "bench_noop.handler", p.loop_n, "noop", rss_at=(p.rss_early, mid, p.loop_n))
+            res.extensions[rt.key] = (run.extensions, run.extensions_invoke)
+            critical, gaps = run.critical_us(skip), run.gaps_us(skip)
+            res.add("crit_p50_noop", rt.key, percentile(critical, 50))
+            res.add("crit_p99_noop", rt.key, percentile(critical, 99))
+            res.add("gap_p50_noop", rt.key, percentile(gaps, 50))
+            res.add("gap_p99_noop", rt.key, percentile(gaps, 99))
+            turnaround = run.turnaround_us(skip)
+            res.add("turnaround_p50_noop", rt.key, percentile(turnaround, 50))
+            res.add("turnaround_p99_noop", rt.key, percentile(turnaround, 99))
+            res.add("throughput_noop", rt.key, run.throughput(skip))
+            res.add("cpu_noop", rt.key, run.cpu_us_per_invocation())
+            res.add("stub_latency_p50", rt.key, percentile(run.stub_latency_us(skip), 50))
+            res.add("stub_cpu_us_per_inv", rt.key, sum(run.stub_cpu_us) / p.loop_n)
+            early, half, late = (run.rss_kb.get(k) for k in (p.rss_early, mid, p.loop_n))
+            if early and half and late:
+                res.add("rss_early", rt.key, early[0] / 1024)
+                res.add("rss_late", rt.key, late[0] / 1024)
+                res.add("rss_growth", rt.key, late[0] - early[0])
+                res.add("rss_growth_half", rt.key, late[0] - half[0])
+            res.add("rss_hwm", rt.key, run.rss_end_kb[1] / 1024)
+            self.progress(
+                f"  no-op x{p.loop_n:<6} {rt.key:8} critical p50 {percentile(critical, 50):7.1f} us, "
+                f"gap p50 {percentile(gaps, 50):7.1f} us, turnaround p50 {percentile(turnaround, 50):7.1f} us, "
+                f"{run.throughput(skip):7.0f}/s"
+            )
+        for rt in loop_runtimes:
+            run = self._run(rt, "bench_noop.handler", p.big_n, "big", event="big")
+            critical, gaps = run.critical_us(skip), run.gaps_us(skip)
+            res.add("crit_p50_big", rt.key, percentile(critical, 50))
+            res.add("crit_p99_big", rt.key, percentile(critical, 99))
+            res.add("gap_p50_big", rt.key, percentile(gaps, 50))
+            self.progress(f"  100 KB x{p.big_n:<6} {rt.key:8} critical p50 {percentile(critical, 50):7.1f} us")
+        # 200 ms of work per invocation; the no-op reference waits 200 ms before each dispatch, so both runs see
+        # the same idle machine between invocations (cold caches, CPU wake-up).
+        for rt, handler in ((self.ours, "bench_defer.handler"), (self.ric, "bench_inline.handler")):
+            paced = self._run(rt, "bench_noop.handler", p.paced_n, "paced", pause_us=WORK_US)
+            res.add("crit_p50_paced", rt.key, percentile(paced.critical_us(1), 50))
+            work = self._run(rt, handler, p.paced_n, "work")
+            res.add("crit_p50_work", rt.key, percentile(work.critical_us(1), 50))
+            res.add("gap_p50_work", rt.key, percentile(work.gaps_us(1), 50))
+            self.progress(
+                f"  200 ms  x{p.paced_n:<6} {rt.key:8} response after {percentile(work.critical_us(1), 50):9.1f} us "
+                f"(paced no-op {percentile(paced.critical_us(1), 50):.1f} us), "
+                f"next /next after {percentile(work.gaps_us(1), 50) / 1000:.1f} ms"
+            )
+
+    def _cold_cases(self) -> list[tuple[str, str, int]]:
+        cases = [("cold", "bench_noop.handler", self.plan.cold_starts)]
+        if self._importable("boto3"):
+            cases.append(("boto3", "bench_boto3.handler", self.plan.boto3_starts))
+        else:
+            self.results.notes.append(
+                f"boto3 is not installed for {self.python}: no boto3 cold start (pip install boto3)."
+            )
+        return cases
+
+    def cold_starts(self, label: str, handler: str, starts: int) -> None:
+        """`starts` starts of each runtime, alternated: exec → first /next, → init done, → first response."""
+        res = self.results
+        cold_runtimes = (self.ours, self.ric, self.floor)
+        for _ in range(starts):
+            for rt in cold_runtimes:
+                run = self._run(rt, handler, 1, label)
+                res.add(f"{label}_next", rt.key, run.first_next_ms)
+                res.add(f"{label}_init", rt.key, run.init_done_ms)
+                res.add(f"{label}_response", rt.key, run.first_response_ms)
+        summary = ", ".join(
+            f"{rt.key} {percentile(res.get(f'{label}_next', rt.key), 50):.1f} ms" for rt in cold_runtimes
+        )
+        self.progress(f"  cold start ({label}) so far, exec -> first /next median: {summary}")
