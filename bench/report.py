@@ -92,6 +92,12 @@ def _ratio(ours: float, ric: float) -> float:
     return ours / ric
 
 
+def _growth_line(title: str, growth: dict[str, float], allowed: float, target: str) -> Line:
+    ours = growth["ours"]
+    verdict = "" if math.isnan(ours) else ("PASS" if ours <= allowed else "FAIL")
+    return Line(title, "kB", {rt: _fmt(v, 0) for rt, v in growth.items()}, math.nan, target, verdict)
+
+
 def _verdict(ratio: float, target: float | None, higher_is_better: bool) -> str:
     if target is None or math.isnan(ratio):
         return ""
@@ -137,26 +143,14 @@ def lines(results: Results) -> list[Line]:
     growth = {rt: median(results.get("rss_growth", rt)) for rt in ("ours", "ric", "floor")}
     allowed = growth["ric"] + GROWTH_NOISE_KB
     out.append(
-        Line(
-            f"RSS growth {p.rss_early:,} → {p.loop_n:,} invocations",
-            "kB",
-            {rt: _fmt(v, 0) for rt, v in growth.items()},
-            math.nan,
-            f"≤ ric + {GROWTH_NOISE_KB} kB",
-            "" if math.isnan(growth["ours"]) else ("PASS" if growth["ours"] <= allowed else "FAIL"),
-        )
-    )
+        _growth_line(f"RSS growth {p.rss_early:,} → {p.loop_n:,} invocations", growth, allowed,
+                     f"≤ ric + {GROWTH_NOISE_KB} kB")
+    )  # fmt: skip
     half = {rt: median(results.get("rss_growth_half", rt)) for rt in ("ours", "ric", "floor")}
     out.append(
-        Line(
-            f"RSS growth {p.loop_n // 2:,} → {p.loop_n:,} invocations (steady state)",
-            "kB",
-            {rt: _fmt(v, 0) for rt, v in half.items()},
-            math.nan,
-            f"≤ {GROWTH_NOISE_KB} kB",
-            "" if math.isnan(half["ours"]) else ("PASS" if half["ours"] <= GROWTH_NOISE_KB else "FAIL"),
-        )
-    )
+        _growth_line(f"RSS growth {p.loop_n // 2:,} → {p.loop_n:,} invocations (steady state)", half,
+                     GROWTH_NOISE_KB, f"≤ {GROWTH_NOISE_KB} kB")
+    )  # fmt: skip
     # The after-response work is hidden: ours with 200 ms deferred vs ours with a no-op, both 200 ms apart.
     hidden = _ratio(median(results.get("crit_p50_work", "ours")), median(results.get("crit_p50_paced", "ours")))
     out.append(

@@ -13,8 +13,7 @@ import _socket
 import os
 import select
 
-# Start-up cost is measured from the moment Lambda execs bootstrap: `typing` (~3 ms) is for the type checker only.
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from typing import Final
 
