@@ -405,7 +405,7 @@ class RuntimeApi:
         invocation_id: str | None = None,
     ) -> None:
         """`POST /runtime/invocation/{id}/error` with the error type header awslambdaric leaves out (§1.4, §5.2)."""
-        headers = {"Content-Type": "application/json", _ERROR_TYPE_HEADER: error_type}
+        headers = {"Content-Type": "application/json", _ERROR_TYPE_HEADER: _error_type_header(error_type)}
         if xray_cause is not None and len(xray_cause) < _XRAY_CAUSE_MAX_BYTES:
             headers[_XRAY_CAUSE_HEADER] = xray_cause.decode("ascii")
         if invocation_id is not None:
@@ -414,7 +414,7 @@ class RuntimeApi:
 
     def post_init_error(self, body: bytes, error_type: str) -> None:
         """`POST /runtime/init/error`: the function could not start; the runtime exits after this."""
-        headers = {"Content-Type": "application/json", _ERROR_TYPE_HEADER: error_type}
+        headers = {"Content-Type": "application/json", _ERROR_TYPE_HEADER: _error_type_header(error_type)}
         self._post(RUNTIME_PREFIX + "/init/error", headers, body)
 
     def _post(self, path: str, headers: dict[str, str], body: bytes) -> None:
@@ -481,6 +481,14 @@ def parse_invocation(headers: dict[str, str], body: bytes) -> InvocationRequest:
         invocation_id=headers.get(_INVOCATION_ID),
         body=body,
     )
+
+
+def _error_type_header(error_type: str) -> str:
+    """RAPID keeps only `(Runtime|Function).Name` in the error type header (§1.4): exceptions go as `Function.Name`."""
+    if error_type.startswith(("Runtime.", "Function.")):
+        return error_type
+    letters = "".join(ch for ch in error_type.rpartition(".")[2] if ch.isascii() and ch.isalpha())
+    return "Function." + (letters[:1].upper() + letters[1:] if letters else "Unknown")
 
 
 def _text(body: bytes) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .local.emulator import Emulator
-from .local.server import Result
+from .local.server import Result, invoke_headers
 from .local.timeline import to_svg
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
@@ -141,13 +141,11 @@ def _serve(emulator: Emulator, args: argparse.Namespace) -> int:
             if self.path != INVOKE_PATH:
                 self._reply(404, b'{"message": "use POST ' + INVOKE_PATH.encode() + b'"}', {})
                 return
-            headers = {}
-            if self.headers.get("X-Amz-Client-Context"):
-                import base64
-
-                headers["Lambda-Runtime-Client-Context"] = base64.b64decode(
-                    self.headers["X-Amz-Client-Context"]
-                ).decode()
+            try:
+                headers = invoke_headers(self.headers.get("X-Amz-Client-Context"))
+            except ValueError as exc:
+                self._reply(400, json.dumps({"message": str(exc)}).encode(), {})
+                return
             _, timeline = emulator.invoke(body, headers, on_result=self._send_result)
             print(timeline.summary(), flush=True)
 

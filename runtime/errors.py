@@ -89,14 +89,6 @@ class ErrorReport:
             "stackTrace": self.stack_trace,
         }
 
-    @property
-    def header_error_type(self) -> str:
-        """The `Lambda-Runtime-Function-Error-Type` value: RAPID keeps only `(Runtime|Function).Name` (§1.4)."""
-        if self.error_type.startswith(("Runtime.", "Function.")):
-            return self.error_type
-        letters = "".join(ch for ch in self.error_type.rpartition(".")[2] if ch.isascii() and ch.isalpha())
-        return "Function." + (letters[:1].upper() + letters[1:] if letters else "Unknown")
-
     def xray_cause(self) -> dict[str, Any]:
         """The X-Ray error cause; message and stack cropped so that it stays a header of a few KiB."""
         frames = self.frames[-_XRAY_MAX_FRAMES:]

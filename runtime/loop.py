@@ -104,9 +104,7 @@ class Loop:
         logs.log_unhandled_error(document)
         body, cause = to_json(document), to_ascii_json(report.xray_cause())
         return self._deliver(
-            lambda: self.api.post_error(
-                request.request_id, body, report.header_error_type, cause, request.invocation_id
-            )
+            lambda: self.api.post_error(request.request_id, body, report.error_type, cause, request.invocation_id)
         )
 
     def _deliver(self, post: Callable[[], None]) -> bool:

@@ -109,7 +109,7 @@ def _report_init_error(api: RuntimeApi, report: ErrorReport) -> NoReturn:
     document = report.to_dict()
     logs.log_unhandled_error(document)
     try:
-        api.post_init_error(to_json(document), report.header_error_type)
+        api.post_init_error(to_json(document), report.error_type)
     except (RejectedRequest, RuntimeApiError) as exc:
         logs.runtime_logger().error("could not report the init error to the Runtime API: %s", exc)
     sys.exit(EXIT_INIT_ERROR)

@@ -529,6 +529,22 @@ def _register_events(body: bytes) -> list[str] | str:
     return [str(event) for event in events]
 
 
+def invoke_headers(client_context: str | None) -> dict[str, str]:
+    """The `/next` headers of an Invoke call: its `X-Amz-Client-Context` (base64 JSON) decoded, as RIE does it.
+
+    Raises ValueError when the value is not base64 of UTF-8 text.
+    """
+    if not client_context:
+        return {}
+    import base64
+    import binascii
+
+    try:
+        return {"Lambda-Runtime-Client-Context": base64.b64decode(client_context, validate=True).decode()}
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"X-Amz-Client-Context is not base64 of UTF-8 text: {exc}") from None
+
+
 def _error(error_type: str, message: str) -> bytes:
     return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
 
