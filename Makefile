@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 check: lint typecheck
 
 test: setup check
-	RIE_BINARY=$(RIE) $(VENV)/bin/pytest
+	RIE_BINARY=$(CURDIR)/$(RIE) $(VENV)/bin/pytest
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -m "not rie and not image and not soak"

@@ -18,7 +18,8 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = ROOT / "bootstrap"
 FUNCTIONS = ROOT / "tests" / "functions"
-RIE_BINARY = Path(os.environ.get("RIE_BINARY", ROOT / ".cache" / "rie" / "aws-lambda-rie"))
+# Relative to the repository, whatever the working directory of the process that starts it.
+RIE_BINARY = ROOT / os.environ.get("RIE_BINARY", ".cache/rie/aws-lambda-rie")
 
 FUNCTION_ENV = {
     "AWS_LAMBDA_FUNCTION_NAME": "test_function",
