@@ -54,7 +54,11 @@ class Process:
 
     def __init__(self, command: list[str], env: Mapping[str, str], cwd: Path = FUNCTIONS) -> None:
         self._log: IO[bytes] = tempfile.TemporaryFile()
-        self.popen = subprocess.Popen(command, env=dict(env), cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            self.popen = subprocess.Popen(command, env=dict(env), cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
+        except BaseException:
+            self._log.close()
+            raise
 
     @property
     def pid(self) -> int:
