@@ -216,7 +216,10 @@ class HttpConnection:
         host, port = self._target
         error: OSError | None = None
         try:
-            addresses = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)
+            # Bytes, not str: a str host makes getaddrinfo look up the "idna" codec, and when that first lookup
+            # races with an import in another thread, `encodings` caches the failure for the life of the process
+            # ("LookupError: unknown encoding: idna" on every later connection). Seen in CI; the host is ASCII.
+            addresses = _socket.getaddrinfo(host.encode("ascii", "replace"), port, 0, _socket.SOCK_STREAM)
         except OSError as exc:
             addresses, error = [], exc
         for family, kind, protocol, _, address in addresses:

@@ -8,6 +8,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from runtime.local.emulator import Emulator
 from runtime.local.server import LambdaApiServer, Recorded
 from tests.conftest import StartRuntime
 from tests.rawserver import RawServer, Script, read_request, reset
-from tests.support import FUNCTIONS, start_runtime
+from tests.support import FUNCTIONS, ROOT, start_runtime
 
 NEXT_HEAD = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r1\r\nLambda-Runtime-Deadline-Ms: 9999999999999\r\n"
 
@@ -193,3 +194,16 @@ def test_sigterm_received_by_another_thread_still_wakes_the_runtime(api: LambdaA
     assert api.invoke().json() == "ok"
     assert process.wait(5) == 0  # not stuck in /next until Lambda's SIGKILL
     assert api.marks("shutdown-hook")
+
+
+def test_the_runtime_connects_even_when_the_idna_codec_lookup_has_failed(api: LambdaApiServer, tmp_path: Path) -> None:
+    """A race between a thread's first codec lookup and an import elsewhere can leave `encodings` caching "no idna
+    codec" for the life of the process; connecting must not depend on it (seen once in CI)."""
+    (tmp_path / "sitecustomize.py").write_text('import encodings\nencodings._cache["idna"] = None\n')
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(FUNCTIONS), str(ROOT)])}
+    process = start_runtime(api.address, "zoo.echo", env)
+    try:
+        assert api.invoke(b'{"a": 1}').json() == {"a": 1}
+        assert "registration failed" not in process.output()
+    finally:
+        process.stop()
