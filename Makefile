@@ -18,7 +18,7 @@ $(RIE): | $(STAMP)
 setup: $(STAMP) $(RIE)
 
 run: $(STAMP)
-	$(PY) -m runtime invoke app.handler --task-root examples/hello --event '{"name": "Ada"}'
+	$(PY) -m runtime invoke app.handler --task-root examples/hello --event '{"name": "Ada"}' --log-level INFO
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runtime tests bench scripts
