@@ -32,7 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run runtime/ and bootstrap from the tree (default: from a copy taken at the start, on PYTHONPATH)",
     )
+    parser.add_argument(
+        "--ours-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for this runtime only, e.g. RUNTIME_GC=after_response (repeatable)",
+    )
     args = parser.parse_args(argv)
+    ours_env = dict(item.partition("=")[::2] for item in args.ours_env)
     plan = QUICK if args.quick else FULL
     if args.rounds is not None:
         plan = replace(plan, rounds=max(args.rounds, 1))
@@ -44,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
     try:
-        bench = Bench(plan, out, progress, pin=args.pin, in_place=args.in_place)
+        bench = Bench(plan, out, progress, pin=args.pin, in_place=args.in_place, ours_env=ours_env)
     except (BenchError, subprocess.SubprocessError) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1

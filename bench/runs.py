@@ -172,9 +172,17 @@ def make_events(directory: Path) -> dict[str, Path]:
 
 class Bench:
     def __init__(
-        self, plan: Plan, out_dir: Path, progress: Callable[[str], None], pin: str = "same", in_place: bool = False
+        self,
+        plan: Plan,
+        out_dir: Path,
+        progress: Callable[[str], None],
+        pin: str = "same",
+        in_place: bool = False,
+        ours_env: dict[str, str] | None = None,
     ) -> None:
         self.plan = plan
+        # Settings for this runtime only (e.g. RUNTIME_GC=after_response), to measure what they cost or save.
+        self.ours_env = dict(ours_env or {})
         self.work = out_dir / "runs"
         self.work.mkdir(parents=True, exist_ok=True)
         self.progress = progress
@@ -196,6 +204,9 @@ class Bench:
         self.floor = Runtime("floor", "floor (plain-Python socket loop)", (python, str(FLOOR_SCRIPT)))
         self.cclient = Runtime("cclient", "C client (stub + loopback)", (str(self.stub), "--client"))
         self.results = Results(plan=plan)
+        if self.ours_env:
+            settings = ", ".join(f"{name}={value}" for name, value in self.ours_env.items())
+            self.results.notes.append(f"this runtime ran with {settings}")
         self.cpus: tuple[str, str] | None = None
         available = sorted(os.sched_getaffinity(0))
         if pin == "same":
@@ -231,6 +242,7 @@ class Bench:
                 "LAMBDA_TASK_ROOT": str(FUNCTIONS),
                 "RUNTIME_PYTHON": self.python,
                 "_HANDLER": handler,
+                **(self.ours_env if rt.key == "ours" else {}),
             }
         )
         timeout = 60 + n * (0.01 + pause_us / 1e6)
