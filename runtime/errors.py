@@ -131,10 +131,3 @@ def safe_str(exc: BaseException) -> str:
         return str(exc)
     except Exception:
         return f"<exception str() failed: {type(exc).__name__}>"
-
-
-def format_traceback_lines(exc: BaseException) -> list[str]:
-    """The traceback of an exception the runtime caught in its own code, as lines (for one-event log records)."""
-    import traceback
-
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()

@@ -79,8 +79,7 @@ class Task:
 
     def close(self) -> None:
         """Close a coroutine object that will never run, so Python does not warn that it was never awaited."""
-        if hasattr(self.fn, "close") and hasattr(self.fn, "__await__"):
-            self.fn.close()
+        _close_if_coroutine(self.fn)
 
 
 class Invocation:

@@ -206,16 +206,6 @@ class LambdaApiServer:
         if not self._find(request_id).ended.wait(wait_s):
             raise TimeoutError(f"invocation {request_id} did not end within {wait_s} s")
 
-    def fail_init(self, result: Result) -> None:
-        """Record an init failure the emulator detected (exit before `/next`, init timeout)."""
-        with self._cond:
-            self._init_error = result
-            self._cond.notify_all()
-
-    def take_pending(self) -> list[str]:
-        with self._cond:
-            return [invocation.request_id for invocation in self._pending]
-
     def finish_current(self, result: Result) -> str | None:
         """End the running invocation from outside (timeout, crash); returns its request id."""
         with self._cond:

@@ -178,3 +178,8 @@ def test_a_coroutine_object_deferred_but_never_run_is_closed(registry: Registry)
     defer(never())
     report = runner.run(invocation(ms_left=1000))  # no budget: skipped, and closed (no "never awaited" warning)
     assert report.items[0][1] == "skipped"
+
+
+def test_the_invocation_tells_the_time_left_before_its_deadline() -> None:
+    assert 59_000 < invocation(ms_left=60_000).remaining_time_in_millis() <= 60_000
+    assert invocation(ms_left=-5_000).remaining_time_in_millis() == 0
