@@ -154,7 +154,7 @@ def test_an_async_hook_is_cancelled_when_the_budget_runs_out(api: LambdaApiServe
     assert not api.marks("second")
     next_call = api.find("/invocation/next")[1]
     response = one(api.find("/response"))
-    assert next_call.at - response.at < 1.0  # the phase ended at the budget, not after the 5 s sleep
+    assert next_call.at - response.at < 3.0  # the phase ended at the 0.7 s budget, not after the 5 s sleep
 
 
 def test_the_watchdog_names_a_sync_hook_that_overruns_the_deadline(api: LambdaApiServer, start: StartRuntime) -> None:
