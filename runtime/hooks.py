@@ -295,11 +295,7 @@ class PhaseRunner:
             return report
         started = time.monotonic()
         try:
-            while queue:
-                task = queue.popleft()
-                budget_ms = invocation.deadline_ms - time.time() * 1000 - self.margin_ms
-                children = self._run_one(task, budget_ms, invocation, report)
-                queue.extendleft(reversed(children))
+            self._drain(queue, invocation.deadline_ms - self.margin_ms, invocation, report)
         except ShutdownRequested as shutdown:
             shutdown.pending = list(queue)
             raise
@@ -312,17 +308,23 @@ class PhaseRunner:
 
     def run_shutdown(self, pending: list[Task], budget_ms: int) -> PhaseReport:
         """On SIGTERM: deferred work that had not run, then `@on_shutdown` hooks, within the shutdown budget."""
-        deadline_ms = time.time() * 1000 + budget_ms
-        queue: deque[Task] = deque([*pending, *self.registry.shutdown])
         report = PhaseReport(None)
         _scope.collected = []  # work deferred now runs too, while the budget lasts
         _scope.count = 0
+        try:
+            self._drain(deque([*pending, *self.registry.shutdown]), time.time() * 1000 + budget_ms, None, report)
+        finally:
+            _scope.collected = None
+        return report
+
+    def _drain(
+        self, queue: deque[Task], deadline_ms: float, invocation: Invocation | None, report: PhaseReport
+    ) -> None:
+        """Run the queue in order until it is empty; the work a task defers runs right after that task."""
         while queue:
             task = queue.popleft()
-            children = self._run_one(task, deadline_ms - time.time() * 1000, None, report)
+            children = self._run_one(task, deadline_ms - time.time() * 1000, invocation, report)
             queue.extendleft(reversed(children))
-        _scope.collected = None
-        return report
 
     def close(self) -> None:
         """Release the event loop of coroutine hooks, if one was made."""
@@ -331,16 +333,14 @@ class PhaseRunner:
             self._async = None
 
     def _run_one(self, task: Task, budget_ms: float, invocation: Invocation | None, report: PhaseReport) -> list[Task]:
-        log = runtime_logger()
         needed_ms = task.timeout * 1000 if task.timeout is not None else 0.0
         if budget_ms <= 0 or budget_ms < needed_ms:
             task.close()
             report.add(task.name, "skipped", 0.0)
-            log.warning(
-                "after-response: skipped %s: %d ms left before the deadline and its %d ms safety margin%s",
+            runtime_logger().warning(
+                "after-response: skipped %s: %d ms left in its time budget%s",
                 task.name,
                 max(budget_ms, 0),
-                self.margin_ms,
                 f", it needs {needed_ms:.0f} ms" if needed_ms else "",
                 extra={"hook": task.name},
             )
@@ -358,7 +358,7 @@ class PhaseRunner:
             raise
         except TimeoutError:
             outcome = "timed_out"
-            log.warning(
+            runtime_logger().warning(
                 "after-response: %s timed out after %.0f ms and was cancelled",
                 task.name,
                 (time.monotonic() - started) * 1000,
@@ -366,8 +366,14 @@ class PhaseRunner:
             )
         except BaseException as exc:  # SystemExit too: a hook cannot end the runtime (README "Failure behaviour")
             outcome = "failed"
-            log.error("after-response: %s failed: %s: %s", task.name, type(exc).__name__, exc, exc_info=exc,
-                      extra={"hook": task.name})  # fmt: skip
+            runtime_logger().error(
+                "after-response: %s failed: %s: %s",
+                task.name,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+                extra={"hook": task.name},
+            )
         finally:
             self.activity.name = None
         report.add(task.name, outcome, (time.monotonic() - started) * 1000)

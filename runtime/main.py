@@ -12,7 +12,7 @@ import os
 import sys
 
 from . import logs
-from .api import RejectedRequest, RuntimeApi, RuntimeApiError
+from .api import RuntimeApi, RuntimeApiError
 from .config import Config, ConfigError
 from .errors import ErrorReport, report_from_exception
 from .extension import InternalExtension
@@ -110,7 +110,7 @@ def _report_init_error(api: RuntimeApi, report: ErrorReport) -> NoReturn:
     logs.log_unhandled_error(document)
     try:
         api.post_init_error(to_json(document), report.error_type)
-    except (RejectedRequest, RuntimeApiError) as exc:
+    except RuntimeApiError as exc:  # RejectedRequest (4xx) too
         logs.runtime_logger().error("could not report the init error to the Runtime API: %s", exc)
     sys.exit(EXIT_INIT_ERROR)
 
