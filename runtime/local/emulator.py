@@ -168,7 +168,7 @@ class Emulator:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop_environment(self, reason: str = "spindown") -> None:
+    def stop_environment(self) -> None:
         """Lambda's shutdown: SIGTERM when an extension is registered, SIGKILL after the budget (§3.4, §4.1)."""
         process = self.process
         if process is None:
@@ -236,11 +236,11 @@ class Emulator:
                     # §4.1: Lambda retries init during the first invocation, with the function timeout.
                     retried_init = True
                     self.log(f"emulator: init took over {self.init_limit_s:.0f} s; starting it again\n")
-                    self.stop_environment("timeout")
+                    self.stop_environment()
                     self._start()
                     self._started_at = time.monotonic() - self.init_limit_s + self.timeout_s
             elif timing.dispatched_at and time.time() * 1000 > timing.deadline_ms:
-                self._reset("timeout")
+                self.stop_environment()
                 return self._fail(request_id, _timeout_result(request_id, self.timeout_s))
 
     def _await_end(self, request_id: str, result: Result) -> None:
@@ -259,16 +259,13 @@ class Emulator:
                 # The function timeout covers the after-response phase too: the caller keeps its response, the
                 # environment is reset and the next invocation is a cold start (§2.3).
                 self.log(f"emulator: {request_id} timed out after its response; resetting the environment\n")
-                self._reset("timeout")
+                self.stop_environment()
                 self.server.finish_current(result)
                 return
 
     def _fail(self, request_id: str, result: Result) -> Result:
         self.server.fail(request_id, result)
         return result
-
-    def _reset(self, reason: str) -> None:
-        self.stop_environment(reason)
 
     def _exit_result(self, request_id: str) -> Result:
         init_error = self.server.init_error()
