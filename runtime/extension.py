@@ -85,21 +85,22 @@ class InternalExtension:
         while True:
             request_id = self._activity.request_id
             deadline_ms = self._activity.deadline_ms
-            if request_id is None or deadline_ms is None or warned_for == request_id:
-                timeout = _IDLE_POLL_S
-            else:
-                timeout = max((deadline_ms - self._margin_ms) / 1000 - time.time(), 0.0)
+            # When to warn: the margin before the deadline of an invocation not warned about yet; None while idle.
+            warn_at_ms = None
+            if request_id is not None and deadline_ms is not None and warned_for != request_id:
+                warn_at_ms = deadline_ms - self._margin_ms
+            timeout = _IDLE_POLL_S if warn_at_ms is None else max(warn_at_ms / 1000 - time.time(), 0.0)
             if self._phases_done.acquire(timeout=timeout):
                 return
             running = self._activity.name
-            if running is None or request_id is None or warned_for == request_id or deadline_ms is None:
+            if warn_at_ms is None or running is None:
                 continue
-            if deadline_ms - time.time() * 1000 <= self._margin_ms:
+            if time.time() * 1000 >= warn_at_ms:
                 warned_for = request_id
                 runtime_logger().warning(
                     "watchdog: %s is still running %d ms before the deadline; Lambda will end the invocation "
                     "with a timeout and start a fresh environment",
                     running,
-                    max(deadline_ms - time.time() * 1000, 0),
+                    max(warn_at_ms + self._margin_ms - time.time() * 1000, 0),
                     extra={"hook": running},
                 )
