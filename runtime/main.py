@@ -20,6 +20,7 @@ from .handler import load_handler
 from .hooks import PhaseRunner, ShutdownRequested, registry
 from .loop import Loop
 from .marshal import to_json
+from .memory import keep_heap_between_invocations
 from .observe import PhaseObserver
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
@@ -40,6 +41,7 @@ def main() -> NoReturn:
     if sys.path and sys.path[0] == "":
         sys.path[0] = os.getcwd()
     logs.make_unbuffered()
+    keep_heap_between_invocations()
     try:
         config = Config.from_env(os.environ, sys.argv)
     except ConfigError as exc:
