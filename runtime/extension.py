@@ -12,7 +12,9 @@ published activity and warns, naming the hook still running, when the deadline g
 
 from __future__ import annotations
 
-import threading
+# `_thread`, not `threading`: `threading` and the `functools` and `collections` it imports cost ~1.5 ms of every
+# cold start, for one daemon thread and two locks. (`threading.Lock` is `_thread.allocate_lock`.)
+import _thread
 import time
 
 from .api import ExtensionApi
@@ -31,16 +33,16 @@ class InternalExtension:
         self._margin_ms = margin_ms
         # Plain locks used as one-shot signals: a locked lock is "not yet". One futex call each way, where a
         # Semaphore or an Event goes through a Condition (docs/design.md, "The internal extension").
-        self._phases_done = threading.Lock()
+        self._phases_done = _thread.allocate_lock()
         self._phases_done.acquire()
-        self._registered = threading.Lock()
+        self._registered = _thread.allocate_lock()
         self._registered.acquire()
         self.active = False
-        self._thread = threading.Thread(target=self._run, name="after-response-extension", daemon=True)
 
     def start(self) -> None:
         """Register in the background; `wait_registered()` must return before the runtime's first `/next`."""
-        self._thread.start()
+        # Like a daemon thread: the process does not wait for it at exit.
+        _thread.start_new_thread(self._run, ())
 
     def wait_registered(self, timeout_s: float = 5.0) -> bool:
         # Lambda closes registration at the runtime's first /next: later attempts get 403 RegistrationClosed (§3.3).

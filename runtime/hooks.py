@@ -12,7 +12,8 @@ Rules (README "The after-response phase"):
 from __future__ import annotations
 
 import time
-from collections import deque
+# `_collections`, not `collections`: the same deque, without the ~1 ms `collections` package at every cold start.
+from _collections import deque
 
 from ._typing import overload
 from .logs import runtime_logger
