@@ -39,6 +39,7 @@ class Config:
         gc_mode: str = "off",
         gc_every: int = 1,
         gc_rss_mb: int = 0,
+        initialization_type: str = "on-demand",
     ) -> None:
         self.handler = handler
         self.runtime_api = runtime_api
@@ -58,6 +59,13 @@ class Config:
         self.gc_mode = gc_mode
         self.gc_every = gc_every
         self.gc_rss_mb = gc_rss_mb
+        self.initialization_type = initialization_type
+
+    @property
+    def initialised_ahead(self) -> bool:
+        """Whether Lambda runs init before any invocation waits on it (provisioned concurrency, SnapStart): init
+        time then costs no caller anything, and what the first invocation would load is better loaded now."""
+        return self.initialization_type in ("provisioned-concurrency", "snap-start")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], argv: list[str]) -> Config:
@@ -96,6 +104,7 @@ class Config:
             gc_mode=gc_mode,
             gc_every=_int(environ, "RUNTIME_GC_EVERY", 1, minimum=1),
             gc_rss_mb=_int(environ, "RUNTIME_GC_RSS_MB", 0),
+            initialization_type=environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
         )
 
 

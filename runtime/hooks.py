@@ -12,20 +12,22 @@ Rules (README "The after-response phase"):
 from __future__ import annotations
 
 import time
-# `_collections`, not `collections`: the same deque, without the ~1 ms `collections` package at every cold start.
-from _collections import deque
 
 from ._typing import overload
 from .logs import runtime_logger
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
+    from collections import deque
     from collections.abc import Callable, Iterable
     from typing import Any, Literal, TypeVar
 
     When = Literal["always", "success", "error"]
     Outcome = Literal["ok", "failed", "skipped", "timed_out"]
     F = TypeVar("F", bound=Callable[..., Any])
+else:
+    # `_collections`, not `collections`: the same deque, without the ~1 ms `collections` package at every cold start.
+    from _collections import deque
 
 
 _WHEN = ("always", "success", "error")

@@ -19,7 +19,7 @@ from .extension import InternalExtension
 from .handler import load_handler
 from .hooks import PhaseRunner, ShutdownRequested, registry
 from .loop import Loop
-from .marshal import to_json
+from .marshal import preload, to_json
 from .memory import keep_heap_between_invocations
 from .observe import PhaseObserver
 
@@ -58,6 +58,8 @@ def main() -> NoReturn:
         extension.start()
 
     handler = _load(config, api)
+    if config.initialised_ahead:
+        preload()  # simplejson, which this runtime otherwise imports at the first result that needs it
     _signal.signal(_signal.SIGTERM, _raise_shutdown)
     if extension is not None and not extension.wait_registered():
         extension = None
