@@ -187,6 +187,21 @@ def test_the_gc_option_collects_after_the_response(api: LambdaApiServer, start: 
     assert one(api.find("/response")).replied_at <= one(api.marks("collected")).at
 
 
+def test_the_gc_option_alone_logs_no_summary_record(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("zoo.echo", {"RUNTIME_GC": "after_response"})
+    for _ in range(2):
+        run_one(api, {})
+    assert "after-response: " not in process.output()
+
+
+def test_the_gc_option_shows_in_the_summary_of_user_work(api: LambdaApiServer, start: StartRuntime) -> None:
+    # The control of the test above: the same runtime logs a summary when there is user work, collection included.
+    process = start("phase.handler", {"RUNTIME_GC": "after_response"})
+    run_one(api, {})
+    summary = next(line for line in process.output().split("\n") if "after-response: " in line)
+    assert "gc.collect ok" in summary
+
+
 def test_the_extension_registers_before_the_first_next(api: LambdaApiServer, start: StartRuntime) -> None:
     start("phase.handler")
     run_one(api, {})
