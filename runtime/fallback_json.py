@@ -1,6 +1,6 @@
 """awslambdaric's own marshalling, with simplejson: what `marshal` does not prove identical comes here.
 
-Imported on first use (see `marshal`): simplejson and what it imports cost ~5 ms.
+Imported on first use (see `marshal`): simplejson and what it imports cost ~7 ms.
 """
 
 from __future__ import annotations

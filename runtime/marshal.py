@@ -1,7 +1,7 @@
 """Event and result (un)marshalling, byte for byte as awslambdaric 4.x does it (§5.3).
 
 awslambdaric marshals with simplejson. Importing it (with the `re`, `enum`, `decimal` and `collections` it needs)
-costs ~5 ms of every cold start, so the common cases go through the standard library's C parser and encoder
+costs 5-7 ms of every cold start, so the common cases go through the standard library's C parser and encoder
 (`_json`, without the `json` package, which imports `re` too), which give the same result:
 
 - events: `_json`'s scanner reads the same grammar as simplejson, ~15% faster on large events; whatever it refuses
