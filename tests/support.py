@@ -103,27 +103,45 @@ class Rie:
     """The real AWS Runtime Interface Emulator running one runtime command, on free loopback ports."""
 
     def __init__(self, command: list[str], env: Mapping[str, str]) -> None:
-        self.port = free_port()
-        self.api_port = free_port()
-        self.process = Process(
-            [
-                str(RIE_BINARY),
-                "--runtime-interface-emulator-address",
-                f"127.0.0.1:{self.port}",
-                "--runtime-api-address",
-                f"127.0.0.1:{self.api_port}",
-                *command,
-            ],
-            env,
-        )
-        self.url = f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations"
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+        # A port found free may be taken by another process before RIE binds it; RIE then panics and exits, and is
+        # started again on other ports.
+        for _ in range(3):
+            self.port, self.api_port = free_port(), free_port()
+            if self.port == self.api_port:
+                continue
+            self.process = Process(
+                [
+                    str(RIE_BINARY),
+                    "--runtime-interface-emulator-address",
+                    f"127.0.0.1:{self.port}",
+                    "--runtime-api-address",
+                    f"127.0.0.1:{self.api_port}",
+                    *command,
+                ],
+                env,
+            )
+            if self._listening():
                 break
-            if time.monotonic() > deadline:
+            if "address already in use" not in self.process.output():
                 raise AssertionError(f"RIE did not listen:\n{self.process.output()}")
+            self.process.stop()
+        else:
+            raise AssertionError("RIE found no free port in three attempts")
+        self.url = f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations"
+
+    def _listening(self) -> bool:
+        """Wait until RIE accepts connections (True) or has exited (False)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                # Someone listens; RIE itself if it is still running a moment later (it exits at once when the
+                # port was not its to bind).
+                time.sleep(0.05)
+                return self.process.popen.poll() is None
+            if self.process.popen.poll() is not None:
+                return False
             time.sleep(0.02)
+        return False
 
     def invoke(self, event: bytes | str | Any = b"{}", headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
         data = (
