@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -39,8 +40,15 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def page_faults(mode: str) -> int:
+    # glibc's defaults: no malloc settings inherited from the environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
     done = subprocess.run(
-        [sys.executable, "-c", _INVOCATIONS, str(ROOT), mode], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", _INVOCATIONS, str(ROOT), mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
     )
     return int(done.stdout)
 
