@@ -31,13 +31,5 @@ def loads(body: bytes) -> Any:
     return simplejson.loads(body)
 
 
-def dumps(obj: Any) -> bytes:
-    """UTF-8 JSON; strings UTF-8 cannot carry (lone surrogates) make the whole document ASCII with escapes."""
-    try:
-        return _encode(obj).encode("utf-8")  # type: ignore[no-any-return]
-    except UnicodeEncodeError:
-        return dumps_ascii(obj)
-
-
-def dumps_ascii(obj: Any) -> bytes:
-    return _encode_ascii(obj).encode("ascii")  # type: ignore[no-any-return]
+def dumps(obj: Any, ascii: bool) -> str:
+    return (_encode_ascii if ascii else _encode)(obj)  # type: ignore[no-any-return]

@@ -114,28 +114,26 @@ def marshal_result(result: Any) -> tuple[bytes, str]:
 
 def to_json(obj: Any) -> bytes:
     """JSON as awslambdaric writes it, UTF-8 encoded; strings UTF-8 cannot carry (lone surrogates) are escaped."""
-    if _is_native(obj):
-        try:
-            return "".join(_encode_native(obj, 0)).encode("utf-8")
-        except UnicodeEncodeError:
-            return "".join(_encode_native_ascii(obj, 0)).encode("ascii")
-        except ValueError:  # an int over the int-digits limit: simplejson's own error
-            pass
-    from . import fallback_json
-
-    return fallback_json.dumps(obj)
+    try:
+        return _dumps(obj, ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return to_ascii_json(obj)
 
 
 def to_ascii_json(obj: Any) -> bytes:
     """JSON safe for an HTTP header value."""
+    return _dumps(obj, ascii=True).encode("ascii")
+
+
+def _dumps(obj: Any, ascii: bool) -> str:
     if _is_native(obj):
         try:
-            return "".join(_encode_native_ascii(obj, 0)).encode("ascii")
-        except ValueError:
+            return "".join((_encode_native_ascii if ascii else _encode_native)(obj, 0))
+        except ValueError:  # an int over the int-digits limit: simplejson's own error
             pass
     from . import fallback_json
 
-    return fallback_json.dumps_ascii(obj)
+    return fallback_json.dumps(obj, ascii)
 
 
 def _is_native(obj: Any) -> bool:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 from collections import OrderedDict, defaultdict, namedtuple
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 
 from runtime.errors import MarshalError, UnmarshalError
 from runtime.marshal import marshal_result, unmarshal_event
+from tests.support import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +204,8 @@ def test_an_int_over_the_digit_limit_fails_with_simplejsons_message(theirs: Any)
 def _modules_after(code: str) -> set[str]:
     """The modules a fresh interpreter has loaded after running `code` with the runtime importable."""
     program = textwrap.dedent(code) + "\nimport sys; print(' '.join(sys.modules))"
-    root = Path(__file__).resolve().parent.parent.parent
     done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True, cwd=root
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True, cwd=ROOT
     )
     return set(done.stdout.split())
 

@@ -7,9 +7,10 @@ import platform
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+
+from tests.support import ROOT
 
 # What one invocation with a ~100 KB event allocates and frees in large blocks, in the runtime's order: the head's
 # receive chunk, the rest of the body, the joined body, its decoded text, then everything freed after the response.
@@ -34,9 +35,6 @@ _INVOCATIONS = textwrap.dedent(
     print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     """
 )
-
-
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def page_faults(mode: str) -> int:
