@@ -42,10 +42,20 @@ _EXTENSION_ID_HEADER: Final = "Lambda-Extension-Identifier"
 _XRAY_CAUSE_MAX_BYTES: Final = 64 * 1024
 _MAX_HEAD_BYTES: Final = 64 * 1024
 _RECV_SIZE: Final = 64 * 1024
+# Larger than any event Lambda sends (6 MB synchronous, 1 MB asynchronous): a reply that announces more is broken,
+# and is refused before the runtime tries to allocate it.
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+_DIGITS: Final = frozenset("0123456789")
+_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 
 
 class RuntimeApiError(Exception):
     """The API could not be reached or answered in a way the runtime cannot continue from: exit, Lambda restarts."""
+
+
+class NoReply(RuntimeApiError):
+    """A request was sent in full and the connection closed before any byte of a reply: it may have been acted on,
+    so it is not sent again."""
 
 
 class RejectedRequest(RuntimeApiError):
@@ -109,14 +119,15 @@ class HttpConnection:
 
     def __init__(self, address: str) -> None:
         host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not is_number(port):
             raise RuntimeApiError(f"AWS_LAMBDA_RUNTIME_API is not host:port: {address!r}")
         self._target = (host.strip("[]"), int(port))
         self._host_header = address.encode("ascii", "replace")
         self._sock: _socket.socket | None = None
+        self._idle: select.poll | None = None
         self._buffer = bytearray()
-        # The request whose reply has not been read: (method, path, head, body, sent on a reused connection).
-        self._unanswered: tuple[str, str, bytes, bytes, bool] = ("", "", b"", b"", False)
+        # The request whose reply has not been read: (method, path, head, body).
+        self._unanswered: tuple[str, str, bytes, bytes] = ("", "", b"", b"")
         self._poller: select.poll | None = None
         self._poll_fd = -1
 
@@ -124,6 +135,7 @@ class HttpConnection:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+            self._idle = None
         self._buffer.clear()
 
     def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Response:
@@ -131,13 +143,34 @@ class HttpConnection:
         return self.read_response()
 
     def send_request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
-        """Send a request; `read_response()` reads its reply, now or later."""
+        """Send a request; `read_response()` reads its reply, now or later.
+
+        A request is sent a second time (on a fresh connection) only when the first attempt cannot have reached the
+        server whole: the kept-alive connection was found closed before writing, or writing failed. Once every
+        byte is written it is never sent again (urllib3's rule for requests that are not idempotent): a second
+        POST of a result would be refused with 403 and hide that the first one arrived.
+        """
         head = self._head(method, path, headers, body)
-        self._unanswered = (method, path, head, body, self._sock is not None)
+        self._unanswered = (method, path, head, body)
+        if self._sock is not None and self._closed_while_idle():
+            self.close()
         try:
             self._send(head, body)
         except _ConnectionDropped:
-            self._retry_on_fresh_connection()
+            self.close()
+            try:
+                self._send(head, body)
+            except _ConnectionDropped:
+                self.close()
+                raise RuntimeApiError(f"{method} {path}: the connection closed while sending") from None
+
+    def _closed_while_idle(self) -> bool:
+        """Whether the idle connection is unusable: closed or reset by the server, or holding bytes nobody asked
+        for (what followed the last reply's body). Either way the next request goes on a fresh connection."""
+        if self._buffer:
+            return True
+        assert self._idle is not None
+        return bool(self._idle.poll(0))
 
     def wait_for_reply(self, wakeup_fd: int) -> None:
         """Block until the reply starts to arrive, waking up on `wakeup_fd` too.
@@ -164,27 +197,17 @@ class HttpConnection:
         try:
             return self._read_response()
         except _ConnectionDropped:
-            self._retry_on_fresh_connection()
-            try:
-                return self._read_response()
-            except _ConnectionDropped:
-                self.close()
-                method, path = self._unanswered[:2]
-                raise RuntimeApiError(f"{method} {path}: connection closed before a response") from None
-
-    def _retry_on_fresh_connection(self) -> None:
-        # A kept-alive connection the server closed while idle: the request never reached it, so send it once more
-        # on a fresh connection (what urllib3 and http.client do for a reused connection).
-        method, path, head, body, reused = self._unanswered
-        self.close()
-        if not reused:
-            raise RuntimeApiError(f"{method} {path}: connection closed before a response")
-        self._unanswered = (method, path, head, body, False)
+            self.close()
+            method, path, head, body = self._unanswered
+            if method != "GET":
+                raise NoReply(f"{method} {path}: the connection closed before any reply") from None
+        # A GET asks again: it changes nothing on the server (and /next during an invocation returns it again).
         try:
             self._send(head, body)
+            return self._read_response()
         except _ConnectionDropped:
             self.close()
-            raise RuntimeApiError(f"{method} {path}: connection closed before a response") from None
+            raise NoReply(f"{method} {path}: the connection closed before any reply") from None
 
     def _head(self, method: str, path: str, headers: dict[str, str] | None, body: bytes) -> bytes:
         lines = [f"{method} {path} HTTP/1.1".encode("ascii"), b"Host: " + self._host_header]
@@ -224,6 +247,7 @@ class HttpConnection:
             addresses, error = [], exc
         for family, kind, protocol, _, address in addresses:
             sock = _socket.socket(family, kind, protocol)
+            sock.settimeout(None)  # before connect too: a default timeout would apply to it
             try:
                 sock.connect(address)
             except OSError as exc:
@@ -232,7 +256,11 @@ class HttpConnection:
                 continue
             # Small request/response pairs: without this, Nagle and delayed ACKs add up to 40 ms per call.
             sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            # Blocking with no timeout whatever `socket.setdefaulttimeout()` user code called: /next long-polls.
+            sock.settimeout(None)
             self._sock = sock
+            self._idle = select.poll()
+            self._idle.register(sock.fileno(), select.POLLIN)
             return
         raise RuntimeApiError(f"cannot connect to the Runtime API at {host}:{port}: {error}")
 
@@ -244,6 +272,13 @@ class HttpConnection:
             raise _ConnectionDropped from exc
 
     def _read_response(self) -> Response:
+        while True:
+            response = self._read_one_response()
+            # An interim 100 Continue nobody asked for precedes the real reply (awslambdaric skips it too).
+            if not (100 <= response.status < 200 and response.status != 101):
+                return response
+
+    def _read_head(self) -> str:
         buffer = self._buffer
         got_bytes = bool(buffer)
         while True:
@@ -261,11 +296,17 @@ class HttpConnection:
                 raise _ConnectionDropped
             got_bytes = True
             buffer += chunk
-        head = bytes(buffer[:end]).decode("latin-1")
+        head = bytes(buffer[:end])
         del buffer[: end + 4]
-        status_line, _, header_block = head.partition("\r\n")
+        if b"\0" in head:
+            self.close()
+            raise RuntimeApiError("response head with a NUL byte")
+        return head.decode("latin-1")
+
+    def _read_one_response(self) -> Response:
+        status_line, _, header_block = self._read_head().partition("\r\n")
         parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3 or not is_number(parts[1]):
             self.close()
             raise RuntimeApiError(f"not an HTTP/1.x status line: {status_line[:100]!r}")
         status = int(parts[1])
@@ -275,21 +316,29 @@ class HttpConnection:
             if sep:
                 headers[name.strip().lower()] = value.strip()
 
-        if headers.get("transfer-encoding", "").lower() == "chunked":
+        if 100 <= status < 200 or status in (204, 304):
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
             body = self._read_chunked()
         elif "content-length" in headers:
-            length = headers["content-length"]
-            if not length.isdigit():
-                self.close()
-                raise RuntimeApiError(f"bad Content-Length: {length!r}")
-            body = self._read_exactly(int(length))
-        elif status in (204, 304) or 100 <= status < 200:
-            body = b""
+            body = self._read_exactly(self._body_length(headers["content-length"]))
         else:
             body = self._read_until_close()
         if headers.get("connection", "").lower() == "close" or parts[0] == "HTTP/1.0":
             self.close()
         return Response(status, headers, body)
+
+    def _body_length(self, field: str, base: int = 10) -> int:
+        """A Content-Length or chunk size: ASCII digits only, and no more than a reply can hold."""
+        digits = _HEX_DIGITS if base == 16 else _DIGITS
+        if not field or len(field) > 20 or not digits.issuperset(field):
+            self.close()
+            raise RuntimeApiError(f"bad {'chunk size' if base == 16 else 'Content-Length'}: {field[:40]!r}")
+        length = int(field, base)
+        if length > MAX_BODY_BYTES:
+            self.close()
+            raise RuntimeApiError(f"a reply body of {length} bytes, more than the {MAX_BODY_BYTES} the runtime accepts")
+        return length
 
     def _read_exactly(self, length: int) -> bytes:
         buffer = self._buffer
@@ -333,17 +382,18 @@ class HttpConnection:
 
     def _read_chunked(self) -> bytes:
         parts: list[bytes] = []
+        total = 0
         while True:
-            size_field = self._read_line().split(b";", 1)[0].strip()
-            try:
-                size = int(size_field, 16)
-            except ValueError:
-                self.close()
-                raise RuntimeApiError(f"bad chunk size {size_field[:20]!r}") from None
+            size_field = self._read_line().split(b";", 1)[0].strip().decode("latin-1")
+            size = self._body_length(size_field, 16)
             if size == 0:
                 while self._read_line():  # trailers, up to the empty line
                     pass
                 return b"".join(parts)
+            total += size
+            if total > MAX_BODY_BYTES:
+                self.close()
+                raise RuntimeApiError(f"a chunked reply body of more than {MAX_BODY_BYTES} bytes")
             parts.append(self._read_exactly(size))
             if self._read_exactly(2) != b"\r\n":
                 self.close()
@@ -360,6 +410,11 @@ class HttpConnection:
 
 class _ConnectionDropped(Exception):
     """The server closed the connection before any byte of the response."""
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: `str.isdigit()` also accepts "²" and other digits `int()` refuses or reads otherwise."""
+    return text.isascii() and text.isdigit()
 
 
 class RuntimeApi:
@@ -468,8 +523,12 @@ def parse_invocation(headers: dict[str, str], body: bytes) -> InvocationRequest:
     request_id = headers.get(_REQUEST_ID)
     if not request_id:
         raise RuntimeApiError("/next answered without a Lambda-Runtime-Aws-Request-Id header")
+    if not (request_id.isascii() and request_id.isprintable()) or " " in request_id:
+        # It goes into the request line of /response: no result could be posted for it. Refused before the handler
+        # runs, so no work of this invocation is started and then lost.
+        raise RuntimeApiError(f"/next answered a request id that cannot go in a request line: {request_id[:60]!r}")
     deadline = headers.get(_DEADLINE_MS, "")
-    if not deadline.isdigit():
+    if not is_number(deadline):
         raise RuntimeApiError(f"/next answered a Lambda-Runtime-Deadline-Ms that is not a number: {deadline[:40]!r}")
     return InvocationRequest(
         request_id=request_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .context import FunctionInfo
+from .logs import LEVELS
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class Config:
             shutdown_budget_ms=_int(environ, "RUNTIME_SHUTDOWN_BUDGET_MS", 400),
             extension=_flag(environ, "RUNTIME_EXTENSION", True),
             extension_name=environ.get("RUNTIME_EXTENSION_NAME", "after-response-runtime"),
-            runtime_log_level=environ.get("RUNTIME_LOG_LEVEL", "INFO").upper(),
+            runtime_log_level=_log_level(environ),
             emf=_flag(environ, "RUNTIME_EMF", False),
             emf_namespace=environ.get("RUNTIME_EMF_NAMESPACE", "AfterResponseRuntime"),
             gc_mode=gc_mode,
@@ -114,9 +115,16 @@ def _int(environ: Mapping[str, str], name: str, default: int | None, minimum: in
         if default is None:
             raise ConfigError(f"{name} is empty")
         return default
-    if not raw.isdigit() or int(raw) < minimum:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:  # isdigit() alone accepts "²"
         raise ConfigError(f"{name} must be a whole number >= {minimum}, not {raw!r}")
     return int(raw)
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    raw = environ.get("RUNTIME_LOG_LEVEL", "").strip().upper() or "INFO"
+    if raw not in LEVELS:
+        raise ConfigError(f"RUNTIME_LOG_LEVEL must be one of {', '.join(LEVELS)}, not {raw!r}")
+    return raw
 
 
 def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:

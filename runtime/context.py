@@ -115,11 +115,12 @@ class LambdaContext:
         if cognito_identity is not None:
             self.identity.cognito_identity_id = cognito_identity.get("cognitoIdentityId")
             self.identity.cognito_identity_pool_id = cognito_identity.get("cognitoIdentityPoolId")
-        self._deadline_ms = deadline_ms
+        # awslambdaric's attribute name: code written for it reads it (e.g. to compute its own timeouts).
+        self._epoch_deadline_time_in_ms = deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds until Lambda ends this invocation; the after-response phase shares this deadline."""
-        return max(self._deadline_ms - int(time.time() * 1000), 0)
+        return max(self._epoch_deadline_time_in_ms - int(time.time() * 1000), 0)
 
     def w3c(self) -> dict[str, str]:
         """The W3C trace context (`traceparent`, `tracestate`, `baggage`) the caller passed in the client context."""

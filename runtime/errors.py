@@ -15,6 +15,13 @@ _XRAY_MAX_MESSAGE = 4096
 _XRAY_MAX_FRAMES = 64
 
 
+class ShutdownRequested(BaseException):
+    """Raised by the SIGTERM handler to unwind the main thread, wherever it is, to the shutdown phase."""
+
+    def __init__(self) -> None:
+        super().__init__("SIGTERM")
+
+
 class FaultError(Exception):
     """A failure the runtime detects itself; `error_type` is the `Runtime.*` name callers see."""
 
@@ -126,8 +133,14 @@ def report_from_exception(exc: BaseException, request_id: str = "") -> ErrorRepo
 
 
 def safe_str(exc: BaseException) -> str:
-    """`str(exc)`, which awslambdaric uses, except that an exception whose `__str__` raises is still reported."""
+    """`str(exc)`, which awslambdaric uses, except that an exception whose `__str__` raises is still reported.
+
+    Whatever `__str__` raises, SystemExit included: describing a failure must never end the runtime. Only SIGTERM's
+    unwinding goes through.
+    """
     try:
         return str(exc)
-    except Exception:
+    except ShutdownRequested:
+        raise
+    except BaseException:
         return f"<exception str() failed: {type(exc).__name__}>"

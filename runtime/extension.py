@@ -17,12 +17,14 @@ from __future__ import annotations
 import _thread
 import time
 
-from .api import ExtensionApi
+from .api import ExtensionApi, RejectedRequest, RuntimeApiError
 from .hooks import Activity
-from .logs import runtime_logger
+from .logs import runtime_logger, thread_warning
 
 # While no invocation runs, the watchdog looks at the activity this often (a frozen environment uses no CPU).
 _IDLE_POLL_S = 0.25
+# How often a broken event/next connection is opened again before the extension counts as failed.
+_RETRIES = 3
 
 
 class InternalExtension:
@@ -38,6 +40,8 @@ class InternalExtension:
         self._registered = _thread.allocate_lock()
         self._registered.acquire()
         self.active = False
+        #: why the extension stopped for good, once it has: the loop then ends the runtime (exit code 2)
+        self.failed: str | None = None
 
     def start(self) -> None:
         """Register in the background; `wait_registered()` must return before the runtime's first `/next`."""
@@ -66,8 +70,8 @@ class InternalExtension:
             self._api.register(self._name, ["INVOKE"])
             self._api.send_next()
         except Exception as exc:
-            runtime_logger().warning(
-                "internal extension: registration failed, running without it (no SIGTERM at shutdown): %s", exc
+            thread_warning(
+                f"internal extension: registration failed, running without it (no SIGTERM at shutdown): {exc}"
             )
             self._registered.release()
             return
@@ -76,33 +80,65 @@ class InternalExtension:
         try:
             while True:
                 self._wait_phase_done()
+                self._next_event()
+        except Exception as exc:
+            # Lambda waits for this extension's event/next at every invocation: without it every later invocation
+            # would stay open until its timeout. The loop exits after the current phase instead (exit code 2).
+            self.failed = f"internal extension: event/next failed: {exc}"
+            thread_warning(self.failed + "; the runtime exits after this invocation so Lambda starts a fresh one")
+
+    def _next_event(self) -> None:
+        """Read the event Lambda released this extension with, then tell Lambda it is done with it.
+
+        A connection that breaks is opened again and event/next sent again (up to 3 times, 0.1 s doubling, as
+        awslambdaric retries /next); a refusal (a status other than 200) is final.
+        """
+        for attempt in range(_RETRIES + 1):
+            try:
                 self._api.read_event()
                 self._api.send_next()
-        except Exception as exc:
-            self.active = False
-            runtime_logger().warning("internal extension: stopped, the runtime goes on without it: %s", exc)
+                return
+            except RejectedRequest:
+                raise
+            except RuntimeApiError as exc:
+                if attempt == _RETRIES:
+                    raise
+                thread_warning(f"internal extension: event/next failed, asking again: {exc}")
+                time.sleep(0.1 * 2**attempt)
+                self._api.close()
+                self._api.send_next()
 
     def _wait_phase_done(self) -> None:
         warned_for: str | None = None
         while True:
-            request_id = self._activity.request_id
-            deadline_ms = self._activity.deadline_ms
-            # When to warn: the margin before the deadline of an invocation not warned about yet; None while idle.
-            warn_at_ms = None
-            if request_id is not None and deadline_ms is not None and warned_for != request_id:
-                warn_at_ms = deadline_ms - self._margin_ms
+            warn_at_ms = None if warned_for == self._activity.request_id else self._warn_at_ms()
             timeout = _IDLE_POLL_S if warn_at_ms is None else max(warn_at_ms / 1000 - time.time(), 0.0)
             if self._phases_done.acquire(timeout=timeout):
                 return
             running = self._activity.name
-            if warn_at_ms is None or running is None:
+            warn_at_ms = None if warned_for == self._activity.request_id else self._warn_at_ms()
+            if warn_at_ms is None or running is None or time.time() * 1000 < warn_at_ms:
                 continue
-            if time.time() * 1000 >= warn_at_ms:
-                warned_for = request_id
-                runtime_logger().warning(
-                    "watchdog: %s is still running %d ms before the deadline; Lambda will end the invocation "
-                    "with a timeout and start a fresh environment",
-                    running,
-                    max(warn_at_ms + self._margin_ms - time.time() * 1000, 0),
-                    extra={"hook": running},
-                )
+            warned_for = self._activity.request_id
+            deadline_ms = self._activity.deadline_ms or 0
+            thread_warning(
+                f"watchdog: {running} is still running {max(deadline_ms - time.time() * 1000, 0):.0f} ms before "
+                "the deadline; Lambda will end the invocation with a timeout and start a fresh environment",
+                hook=running,
+            )
+
+    def _warn_at_ms(self) -> float | None:
+        """When to warn about the running item: the margin before the deadline; None while idle.
+
+        A coroutine the runtime cancels itself at `cancel_at_ms` is no alarm: only one still running half a margin
+        after that (it blocks without awaiting, so it cannot be cancelled) is.
+        """
+        activity = self._activity
+        deadline_ms = activity.deadline_ms
+        if activity.request_id is None or deadline_ms is None:
+            return None
+        warn_at_ms: float = deadline_ms - self._margin_ms
+        cancel_at_ms = activity.cancel_at_ms
+        if cancel_at_ms is not None:
+            warn_at_ms = max(warn_at_ms, cancel_at_ms) + self._margin_ms / 2
+        return warn_at_ms

@@ -11,9 +11,13 @@ Rules (README "The after-response phase"):
 
 from __future__ import annotations
 
+import _thread
+import os
+import sys
 import time
 
 from ._typing import overload
+from .errors import ShutdownRequested, safe_str
 from .logs import runtime_logger
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
     from typing import Any, Literal, TypeVar
 
     When = Literal["always", "success", "error"]
-    Outcome = Literal["ok", "failed", "skipped", "timed_out"]
+    Outcome = Literal["ok", "failed", "skipped", "timed_out", "overran", "interrupted"]
     F = TypeVar("F", bound=Callable[..., Any])
 else:
     # `_collections`, not `collections`: the same deque, without the ~1 ms `collections` package at every cold start.
@@ -37,18 +41,10 @@ class DeferError(RuntimeError):
     """`defer()` was called where it cannot work: outside an invocation, or past the per-invocation limit."""
 
 
-class ShutdownRequested(BaseException):
-    """Raised by the SIGTERM handler to unwind the main thread; carries the work that had not run yet."""
-
-    def __init__(self) -> None:
-        super().__init__("SIGTERM")
-        self.pending: list[Task] = []
-
-
 class Task:
     """One piece of after-response work: a hook, a deferred call, or a shutdown hook."""
 
-    __slots__ = ("args", "every", "fn", "is_hook", "kwargs", "name", "runs", "timeout", "when")
+    __slots__ = ("args", "every", "fn", "is_hook", "kwargs", "name", "on_skip", "runs", "timeout", "when")
 
     def __init__(
         self,
@@ -61,6 +57,7 @@ class Task:
         when: When = "always",
         every: int = 1,
         is_hook: bool = False,
+        on_skip: Callable[[], None] | None = None,
     ) -> None:
         self.fn = fn
         #: an @after_response hook, called with the invocation; other tasks are called with their own arguments
@@ -72,6 +69,8 @@ class Task:
         self.when = when
         self.every = every
         self.runs = 0
+        #: what to do instead when the task is skipped (the GC option turns automatic collection back on)
+        self.on_skip = on_skip
 
     def call(self, invocation: Invocation | None) -> Any:
         if self.is_hook:
@@ -80,9 +79,11 @@ class Task:
             return self.fn
         return self.fn(*self.args, **self.kwargs)
 
-    def close(self) -> None:
-        """Close a coroutine object that will never run, so Python does not warn that it was never awaited."""
+    def skipped(self) -> None:
+        """The task will not run: close a coroutine object (no "never awaited" warning), run `on_skip`."""
         _close_if_coroutine(self.fn)
+        if self.on_skip is not None:
+            self.on_skip()
 
 
 class Invocation:
@@ -189,18 +190,29 @@ def on_shutdown(fn: Any = None, /, *, name: str | None = None) -> Any:
     return register(fn) if fn is not None else register
 
 
-class _Scope:
-    """Where `defer()` collects work: open from the start of an invocation to the end of its after-response phase.
+# The attribute `defer()` reads on a thread object: the invocation (or "init") during which the thread was started.
+_THREAD_OWNER = "_runtime_started_during"
 
-    A plain object, not a ContextVar, so that threads the handler starts can defer work too.
+
+class _Scope:
+    """Where `defer()` puts work: the open invocation, from its start to the end of its after-response phase.
+
+    A plain object, not a ContextVar, so that threads the handler starts can defer work too; a thread started
+    during an earlier invocation cannot (its invocation is over), so work never runs in another invocation's phase.
+    The lock makes "accept the task" and "close the scope once nothing is left" one step each: a thread's `defer()`
+    is either run in this phase or refused, never accepted and then dropped.
     """
 
-    __slots__ = ("collected", "count", "limit")
+    __slots__ = ("count", "limit", "lock", "main_thread", "request_id", "work")
 
     def __init__(self) -> None:
-        self.collected: list[Task] | None = None
+        self.lock = _thread.allocate_lock()
+        #: the open invocation's request id; None between invocations
+        self.request_id: str | None = None
+        self.work: list[Task] = []
         self.count = 0
         self.limit = 1000
+        self.main_thread = _thread.get_ident()
 
 
 _scope = _Scope()
@@ -210,38 +222,78 @@ def defer(fn: Any, /, *args: Any, **kwargs: Any) -> None:
     """Run `fn(*args, **kwargs)` after this invocation's response has been sent.
 
     `fn` may be a plain function, an `async def` function, or a coroutine object. Work deferred from an
-    after-response hook or deferred task runs right after it. Raises `DeferError` outside an invocation and past
-    `RUNTIME_MAX_DEFERRED` tasks in one invocation.
+    after-response hook or deferred task runs right after it. Raises `DeferError` outside an invocation, from a
+    thread started during an invocation that is over, and past `RUNTIME_MAX_DEFERRED` tasks in one invocation.
     """
-    collected = _scope.collected
-    if collected is None:
-        _close_if_coroutine(fn)
-        raise DeferError("defer() called outside an invocation: call it from a handler or an after-response hook")
-    if _scope.count >= _scope.limit:
-        _close_if_coroutine(fn)
-        raise DeferError(
-            f"defer() called more than {_scope.limit} times in one invocation (RUNTIME_MAX_DEFERRED); "
-            f"{_name_of(fn)} was not scheduled"
-        )
     if not callable(fn) and not hasattr(fn, "__await__"):
         raise TypeError(f"defer() needs a callable or a coroutine, not {type(fn).__name__}")
-    _scope.count += 1
-    collected.append(Task(fn, args, kwargs))
+    owner = _thread_owner()
+    with _scope.lock:
+        request_id = _scope.request_id
+        if request_id is None:
+            problem = "defer() called outside an invocation: call it from a handler or an after-response hook"
+        elif owner is not None and owner != request_id:
+            problem = (
+                f"defer() called from a thread started during {_describe_owner(owner)}, which is over: "
+                f"{_name_of(fn)} would run in another invocation's phase; defer it from that invocation"
+            )
+        elif _scope.count >= _scope.limit:
+            problem = (
+                f"defer() called more than {_scope.limit} times in one invocation (RUNTIME_MAX_DEFERRED); "
+                f"{_name_of(fn)} was not scheduled"
+            )
+        else:
+            _scope.count += 1
+            _scope.work.append(Task(fn, args, kwargs))
+            return
+    _close_if_coroutine(fn)
+    raise DeferError(problem)
+
+
+def _thread_owner() -> str | None:
+    """The invocation during which the calling thread was started, if it is not the loop's thread."""
+    if _thread.get_ident() == _scope.main_thread:
+        return None
+    threading = sys.modules.get("threading")  # no `threading`, no thread that could have been tagged
+    if threading is None:
+        return None
+    owner: str | None = getattr(threading.current_thread(), _THREAD_OWNER, None)
+    return owner
+
+
+def _describe_owner(owner: str) -> str:
+    return "init" if owner == "init" else f"invocation {owner}"
+
+
+def tag_threads(owner: str) -> None:
+    """Mark every running thread not marked yet as started during `owner` (an invocation that ends now, or init)."""
+    threading = sys.modules.get("threading")
+    if threading is None or threading.active_count() < 2:
+        return
+    for thread in threading.enumerate():
+        if not hasattr(thread, _THREAD_OWNER):
+            setattr(thread, _THREAD_OWNER, owner)
 
 
 class Activity:
     """What the main thread is doing, for the extension thread's watchdog to report."""
 
-    __slots__ = ("deadline_ms", "name", "request_id")
+    __slots__ = ("cancel_at_ms", "deadline_ms", "name", "request_id")
 
     def __init__(self) -> None:
         self.name: str | None = None
         self.request_id: str | None = None
         self.deadline_ms: int | None = None
+        #: when the runtime itself cancels the running item (a coroutine with a time limit); None for sync work
+        self.cancel_at_ms: float | None = None
 
 
 class PhaseRunner:
-    """Runs the after-response phase of each invocation, and the shutdown phase."""
+    """Runs the after-response phase of each invocation, and the shutdown phase.
+
+    It knows the open invocation and the work not run yet at every moment, so that SIGTERM, wherever it lands
+    (handler, POST, phase), hands the shutdown phase exactly the work that is left, each hook with its invocation.
+    """
 
     def __init__(
         self,
@@ -257,24 +309,52 @@ class PhaseRunner:
         self._extra = list(extra)
         self._on_report = on_report
         self._async: Any = None
+        #: the invocation whose phase has not ended yet
+        self._invocation: Invocation | None = None
+        #: its phase's queue, once the phase has started
+        self._queue: deque[Task] | None = None
+        #: what SIGTERM interrupted: (name, ms)
+        self._interrupted: list[tuple[str, float]] = []
+        #: the process that runs the loop: a child the handler forks never runs a phase
+        self.pid = os.getpid()
         _scope.limit = max_deferred
 
     # The invocation's scope ------------------------------------------------------------------------------------
 
-    def begin_invocation(self, request_id: str, deadline_ms: int) -> None:
+    def begin_invocation(self, invocation: Invocation) -> None:
         """Start collecting `defer()` calls for a new invocation."""
-        _scope.collected = []
-        _scope.count = 0
+        with _scope.lock:
+            _scope.request_id = invocation.request_id
+            _scope.work = []
+            _scope.count = 0
+        self._invocation = invocation
+        self._queue = None
         self.activity.name = "handler"
-        self.activity.deadline_ms = deadline_ms
-        self.activity.request_id = request_id
+        self.activity.deadline_ms = invocation.deadline_ms
+        self.activity.request_id = invocation.request_id
 
     def take_deferred(self) -> list[Task]:
-        return _scope.collected or []
+        """The work deferred since the last call, in order."""
+        with _scope.lock:
+            work, _scope.work = _scope.work, []
+        return work
+
+    def unrun_work(self) -> list[str]:
+        """The names of the open invocation's work that has not run: what is lost if the runtime must exit now."""
+        names = [task.name for task in self._queue or ()] + [task.name for task in _scope.work]
+        if self._queue is None and self._invocation is not None:
+            names += [hook.name for hook in self.registry.hooks]
+        return names
 
     def end_invocation(self) -> None:
         """Stop collecting `defer()` calls: the invocation and its phase are over."""
-        _scope.collected = None
+        with _scope.lock:
+            _scope.request_id = None
+            _scope.work = []
+        if self._invocation is not None:
+            tag_threads(self._invocation.request_id)
+        self._invocation = None
+        self._queue = None
         self.activity.name = None
         self.activity.request_id = None
         self.activity.deadline_ms = None
@@ -289,42 +369,71 @@ class PhaseRunner:
         # invocation is the user's choice, not the side effect of a setting. Their failures are still logged.
         built_in_only = not queue
         queue.extend(_due(self._extra, invocation))
+        self._invocation = invocation
+        self._queue = queue
         report = PhaseReport(invocation.request_id)
-        if not queue:
-            self.end_invocation()
-            return report
         started = time.monotonic()
-        try:
-            self._drain(queue, invocation.deadline_ms - self.margin_ms, invocation, report)
-        except ShutdownRequested as shutdown:
-            shutdown.pending = list(queue)
-            raise
-        finally:
+        self._drain_until_closed(queue, invocation.deadline_ms - self.margin_ms, invocation, report)
+        if report.items:
             report.duration_ms = (time.monotonic() - started) * 1000
-            self.end_invocation()
-        if self._on_report is not None and not (built_in_only and report.count("ok") == len(report.items)):
+            self._cancel_leftover_tasks(invocation.request_id)
+        self.end_invocation()
+        if (
+            report.items
+            and self._on_report is not None
+            and not (built_in_only and report.count("ok") == len(report.items))
+        ):
             self._on_report(report)
         return report
 
-    def run_shutdown(self, pending: list[Task], budget_ms: int) -> PhaseReport:
-        """On SIGTERM: deferred work that had not run, then `@on_shutdown` hooks, within the shutdown budget."""
-        report = PhaseReport(None)
-        _scope.collected = []  # work deferred now runs too, while the budget lasts
-        _scope.count = 0
+    def run_shutdown(self, budget_ms: int) -> PhaseReport:
+        """On SIGTERM: the open invocation's work that has not run, then `@on_shutdown` hooks, within the budget.
+
+        Hooks of an invocation SIGTERM reached before its phase (in the handler or the POST) get that invocation,
+        with `delivered` False unless the POST had returned. Each item is logged as it starts, so that a log cut
+        short by SIGKILL names the item that was running.
+        """
+        invocation = self._invocation
+        queue: deque[Task] = deque(self._queue or ())
+        if invocation is not None and self._queue is None:
+            queue.extend(_due(self.registry.hooks, invocation))
+        queue.extendleft(reversed(self.take_deferred()))
+        queue.extend(self.registry.shutdown)
+        report = PhaseReport(invocation.request_id if invocation is not None else None)
+        for name, ms in self._interrupted:
+            report.add(name, "interrupted", ms)
+        self._queue = queue
+        with _scope.lock:  # work deferred now runs too, while the budget lasts
+            if _scope.request_id is None:
+                _scope.request_id = "shutdown"
         try:
-            self._drain(deque([*pending, *self.registry.shutdown]), time.time() * 1000 + budget_ms, None, report)
+            self._drain_until_closed(queue, time.time() * 1000 + budget_ms, invocation, report, announce=True)
         finally:
-            _scope.collected = None
+            self.end_invocation()
         return report
 
-    def _drain(
-        self, queue: deque[Task], deadline_ms: float, invocation: Invocation | None, report: PhaseReport
+    def _drain_until_closed(
+        self,
+        queue: deque[Task],
+        deadline_ms: float,
+        invocation: Invocation | None,
+        report: PhaseReport,
+        announce: bool = False,
     ) -> None:
-        """Run the queue in order until it is empty; the work a task defers runs right after that task."""
-        while queue:
-            task = queue.popleft()
-            children = self._run_one(task, deadline_ms - time.time() * 1000, invocation, report)
-            queue.extendleft(reversed(children))
+        """Run the queue in order until it is empty and no thread has deferred more; the work a task defers runs
+        right after that task."""
+        while True:
+            while queue:
+                task = queue.popleft()
+                if announce:
+                    runtime_logger().info("shutdown: running %s", task.name, extra={"hook": task.name})
+                self._run_one(task, deadline_ms - time.time() * 1000, invocation, report)
+                queue.extendleft(reversed(self.take_deferred()))
+            with _scope.lock:
+                if not _scope.work:
+                    _scope.request_id = None  # closed: a late defer() from a thread is refused, not dropped
+                    return
+            queue.extend(self.take_deferred())
 
     def close(self) -> None:
         """Release the event loop of coroutine hooks, if one was made."""
@@ -332,10 +441,10 @@ class PhaseRunner:
             self._async.close()
             self._async = None
 
-    def _run_one(self, task: Task, budget_ms: float, invocation: Invocation | None, report: PhaseReport) -> list[Task]:
+    def _run_one(self, task: Task, budget_ms: float, invocation: Invocation | None, report: PhaseReport) -> None:
         needed_ms = task.timeout * 1000 if task.timeout is not None else 0.0
         if budget_ms <= 0 or budget_ms < needed_ms:
-            task.close()
+            task.skipped()
             report.add(task.name, "skipped", 0.0)
             runtime_logger().warning(
                 "after-response: skipped %s: %d ms left in its time budget%s",
@@ -344,8 +453,7 @@ class PhaseRunner:
                 f", it needs {needed_ms:.0f} ms" if needed_ms else "",
                 extra={"hook": task.name},
             )
-            return []
-        _scope.collected = []
+            return
         self.activity.name = task.name
         started = time.monotonic()
         outcome: Outcome = "ok"
@@ -353,10 +461,14 @@ class PhaseRunner:
             result = task.call(invocation)
             if hasattr(result, "__await__"):
                 timeout_s = min(budget_ms / 1000, task.timeout) if task.timeout is not None else budget_ms / 1000
+                self.activity.cancel_at_ms = time.time() * 1000 + timeout_s * 1000
                 self._await(result, timeout_s)
         except ShutdownRequested:
+            self._leave_if_forked()
+            self._interrupted.append((task.name, (time.monotonic() - started) * 1000))
             raise
         except TimeoutError:
+            self._leave_if_forked()
             outcome = "timed_out"
             runtime_logger().warning(
                 "after-response: %s timed out after %.0f ms and was cancelled",
@@ -365,21 +477,36 @@ class PhaseRunner:
                 extra={"hook": task.name},
             )
         except BaseException as exc:  # SystemExit too: a hook cannot end the runtime (README "Failure behaviour")
+            self._leave_if_forked(exc)
             outcome = "failed"
             runtime_logger().error(
                 "after-response: %s failed: %s: %s",
                 task.name,
                 type(exc).__name__,
-                exc,
+                safe_str(exc),
                 exc_info=exc,
                 extra={"hook": task.name},
             )
         finally:
             self.activity.name = None
-        report.add(task.name, outcome, (time.monotonic() - started) * 1000)
-        children = _scope.collected or []
-        _scope.collected = []
-        return children
+            self.activity.cancel_at_ms = None
+        self._leave_if_forked()
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if outcome == "ok" and task.timeout is not None and elapsed_ms > task.timeout * 1000:
+            # It could not be stopped (sync code, or a coroutine that blocked without awaiting): the time it took
+            # was taken from the work after it.
+            outcome = "overran"
+            runtime_logger().warning(
+                "after-response: %s overran its timeout of %.0f ms: it took %.0f ms and could not be cancelled",
+                task.name,
+                task.timeout * 1000,
+                elapsed_ms,
+                extra={"hook": task.name},
+            )
+        report.add(task.name, outcome, elapsed_ms)
+
+    def _leave_if_forked(self, error: BaseException | None = None) -> None:
+        leave_if_forked(self.pid, error)
 
     def _await(self, awaitable: Any, timeout_s: float) -> None:
         # asyncio costs ~30 ms to import: only functions that use coroutines pay for it. One loop for the life of the
@@ -393,6 +520,50 @@ class PhaseRunner:
             await asyncio.wait_for(_as_coroutine(awaitable), timeout_s)
 
         self._async.run_until_complete(bounded())
+
+    def _cancel_leftover_tasks(self, request_id: str) -> None:
+        """Cancel asyncio tasks the phase's coroutines started and left running (fire and forget).
+
+        The loop runs only during phases: such a task would otherwise go on in the next invocation's phase, with
+        that invocation's request id in its logs.
+        """
+        if self._async is None:
+            return
+        import asyncio
+
+        leftover = [task for task in asyncio.all_tasks(self._async) if not task.done()]
+        if not leftover:
+            return
+        for task in leftover:
+            task.cancel()
+        self._async.run_until_complete(asyncio.wait(leftover, timeout=1.0))
+        runtime_logger().warning(
+            "after-response: cancelled %d asyncio task(s) left running at the end of the phase of %s: %s",
+            len(leftover),
+            request_id,
+            ", ".join(_name_of(task.get_coro()) for task in leftover),
+        )
+
+
+def leave_if_forked(owner_pid: int, error: BaseException | None = None) -> None:
+    """In a child process the handler or a hook forked, returning into the runtime ends the child.
+
+    Only the process that fetched an invocation may post its result or run its phase: a child that posted would
+    answer for the parent (403 for the parent's real result) and run every hook twice. A child leaving through
+    `sys.exit()` exits with its code, as it would without the runtime; one that returns or raises exits at once
+    (as `multiprocessing`'s children do) with 0 or 1.
+    """
+    if os.getpid() == owner_pid:
+        return
+    if isinstance(error, SystemExit):
+        raise error
+    sys.stderr.write(
+        f"a forked child (pid {os.getpid()}) returned into the runtime; it exits without posting or running "
+        "after-response work, which belong to its parent\n"
+    )
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(0 if error is None else 1)
 
 
 async def _as_coroutine(awaitable: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from .errors import ShutdownRequested, safe_str
 from .logs import (
     JSON_DATE_FORMAT,
     JSON_FRAMES,
@@ -53,7 +54,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "stackTrace": _format_tb(exc_info[2]) if exc_info else None,
             "errorType": exc_info[0].__name__ if exc_info and exc_info[0] else None,
-            "errorMessage": str(exc_info[1]) if exc_info else None,
+            "errorMessage": safe_str(exc_info[1]) if exc_info and exc_info[1] is not None else None,
             "requestId": getattr(record, "aws_request_id", None),
             "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc_info else None,
         }
@@ -68,6 +69,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps({k: v for k, v in result.items() if v is not None}, ensure_ascii=False, default=str) + "\n"
 
 
+class TextFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        # traceback survives an exception whose __str__ raises an Exception, not one that raises SystemExit: a
+        # failed hook's record must still be one line, and must not end the runtime.
+        try:
+            return super().formatException(ei)
+        except ShutdownRequested:
+            raise
+        except BaseException:
+            frames = "".join(_format_tb(ei[2]))
+            return f"Traceback (most recent call last):\n{frames}{ei[0].__name__}: {safe_str(ei[1])}"
+
+
 class LambdaLogHandler(logging.Handler):
     """The root logger's handler: every record to the sink, in the configured format."""
 
@@ -80,7 +94,7 @@ class LambdaLogHandler(logging.Handler):
         if json_format:
             self.setFormatter(JsonFormatter())
         else:
-            self.setFormatter(logging.Formatter(TEXT_FORMAT, TEXT_DATE_FORMAT))
+            self.setFormatter(TextFormatter(TEXT_FORMAT, TEXT_DATE_FORMAT))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -102,7 +116,7 @@ def _format_tb(tb: Any) -> list[str]:
     return traceback.format_tb(tb)
 
 
-def install(sink: Sink, json_format: bool, level: str, runtime_level: str) -> None:
+def install(sink: Sink, json_format: bool, level: str, runtime_level: int) -> None:
     logging.Formatter.converter = time.gmtime
     root = logging.getLogger()
     root.addHandler(LambdaLogHandler(sink, json_format, frame_by_level=json_format or bool(level)))

@@ -67,6 +67,9 @@ RESERVED_FIELDS: Final = frozenset(
 
 RUNTIME_LOGGER: Final = "runtime"
 
+# Level names: logging's, and Lambda's (AWS_LAMBDA_LOG_LEVEL says WARN and FATAL; TRACE is mapped to DEBUG).
+LEVELS: Final = {"DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "FATAL": 50, "CRITICAL": 50}
+
 
 class _Current:
     """The invocation whose id log records carry, set by the loop for the handler and its after-response phase."""
@@ -133,7 +136,8 @@ class _Settings:
     sink: Sink = StdoutSink()
     json_format = False
     level = ""
-    runtime_level = "INFO"
+    #: the runtime logger's level, a number: RUNTIME_LOG_LEVEL, or AWS_LAMBDA_LOG_LEVEL where that is stricter
+    runtime_level = 20
     installed = False
 
 
@@ -145,7 +149,8 @@ def setup(log_format: str | None, log_level: str | None, telemetry_fd: int | Non
     _settings.sink = FramedSink(telemetry_fd) if telemetry_fd is not None else StdoutSink()
     _settings.json_format = (log_format or "").upper() == "JSON"
     _settings.level = {"TRACE": "DEBUG"}.get((log_level or "").upper(), (log_level or "").upper())
-    _settings.runtime_level = runtime_level if runtime_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
+    # Lambda's application log level filters the runtime's records too (an ERROR setting means no INFO summary).
+    _settings.runtime_level = max(LEVELS.get(runtime_level, 20), LEVELS.get(_settings.level, 0))
     if "logging" in sys.modules:
         _install()
     else:
@@ -224,10 +229,48 @@ def indent(line: str) -> str:
 
 
 def runtime_logger() -> logging.Logger:
-    """The runtime's own logger (imports `logging`, which installs the root handler)."""
+    """The runtime's own logger (imports `logging`, which installs the root handler). Main thread only: other
+    threads use `thread_warning`."""
     import logging
 
     return logging.getLogger(RUNTIME_LOGGER)
+
+
+def thread_warning(message: str, hook: str | None = None) -> None:
+    """A warning of the runtime's own from a thread other than the main one (the internal extension's).
+
+    On Python 3.11 and 3.12 the thread that first imports `threading` becomes its "main thread": the interpreter then
+    waits for that thread at exit (a process that never exits after `sys.exit()` or SIGTERM), and asyncio refuses
+    the real main thread its event loop. `logging` imports `threading`, so while `threading` is not loaded this
+    thread writes the record itself, in the shape the root handler gives it (a unit test holds the two equal).
+    """
+    if "threading" in sys.modules:
+        runtime_logger().warning(message, extra={"hook": hook} if hook is not None else None)
+        return
+    if _settings.runtime_level > 30:
+        return
+    line, frame = format_warning(message, hook, time.time())
+    _settings.sink.write(line, frame)
+
+
+def format_warning(message: str, hook: str | None, created: float) -> tuple[str, bytes | None]:
+    """The runtime logger's WARNING record for `message`, as text or JSON, and its telemetry frame type."""
+    if _settings.json_format:
+        document = {
+            "timestamp": time.strftime(JSON_DATE_FORMAT, time.gmtime(created)),
+            "level": "WARNING",
+            "message": message,
+            "logger": RUNTIME_LOGGER,
+            "requestId": current.request_id or "",
+        }
+        if current.tenant_id is not None:
+            document["tenantId"] = current.tenant_id
+        if hook is not None:
+            document["hook"] = hook
+        return to_json(document).decode("utf-8") + "\n", JSON_FRAMES[30]
+    stamp = f"{time.strftime(TEXT_DATE_FORMAT, time.gmtime(created))}.{int((created - int(created)) * 1000):03d}Z"
+    line = f"[WARNING]\t{stamp}\t{current.request_id or ''}\t{message}\n"
+    return line, TEXT_FRAMES[30] if _settings.level else None
 
 
 def make_unbuffered() -> None:

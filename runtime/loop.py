@@ -6,11 +6,11 @@ import os
 import sys
 
 from . import logs
-from .api import InvocationRequest, RejectedRequest, RuntimeApi, RuntimeApiError
+from .api import InvocationRequest, NoReply, RejectedRequest, RuntimeApi, RuntimeApiError
 from .context import FunctionInfo, LambdaContext, parse_header_json
-from .errors import report_from_exception
+from .errors import ShutdownRequested, report_from_exception
 from .extension import InternalExtension
-from .hooks import Invocation, PhaseRunner, ShutdownRequested
+from .hooks import Invocation, PhaseRunner, leave_if_forked
 from .marshal import marshal_result, to_ascii_json, to_json, unmarshal_event
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
@@ -45,6 +45,8 @@ class Loop:
         self.api.send_next()
         while True:
             self.handle(self.api.read_next())
+            if self.extension is not None and self.extension.failed:
+                raise RuntimeApiError(self.extension.failed)
             # Ask for the next event first, then let the extension report this invocation done: its thread runs
             # while this one waits for the event, instead of competing with it for the GIL (docs/design.md).
             self.api.send_next()
@@ -59,9 +61,8 @@ class Loop:
         logs.current.request_id = request.request_id
         logs.current.tenant_id = request.tenant_id
         _set_trace_id(request.trace_id)
-        self.runner.begin_invocation(request.request_id, request.deadline_ms)
-        invocation = Invocation(request.request_id, request.deadline_ms)
-        exiting: SystemExit | None = None
+        invocation = Invocation(request.request_id, request.deadline_ms, delivered=False)
+        self.runner.begin_invocation(invocation)
         try:
             invocation.context = LambdaContext(
                 request.request_id,
@@ -76,13 +77,13 @@ class Loop:
             invocation.result = self.handler(invocation.event, invocation.context)
             body, content_type = marshal_result(invocation.result)
         except ShutdownRequested as shutdown:
-            shutdown.pending = self.runner.take_deferred()
+            invocation.error = shutdown  # the shutdown phase runs this invocation's hooks, with this error
+            leave_if_forked(self.runner.pid)
             raise
         except BaseException as exc:
             invocation.error = exc
-            if isinstance(exc, SystemExit):
-                # The handler asked the process to end: report it to the caller, run the phase, then exit.
-                exiting = exc
+        # A child process the handler forked comes back here too: it leaves, and the parent answers.
+        leave_if_forked(self.runner.pid, invocation.error)
         # 1. The response (or error) first: for a synchronous caller this is the end of the wait.
         if invocation.error is None:
             invocation.delivered = self._deliver(
@@ -94,9 +95,11 @@ class Loop:
         self.runner.run(invocation)
         logs.current.request_id = None
         logs.current.tenant_id = None
-        if exiting is not None:
-            logs.runtime_logger().warning("the handler called sys.exit(%r): the runtime exits", exiting.code)
-            sys.exit(exiting.code)
+        if isinstance(invocation.error, SystemExit):
+            # The handler asked the process to end: reported to the caller, the phase ran, now exit.
+            code = invocation.error.code
+            logs.runtime_logger().warning("the handler called sys.exit(%s): the runtime exits", _describe(code))
+            sys.exit(code)
 
     def _post_error(self, request: InvocationRequest, error: BaseException) -> bool:
         report = report_from_exception(error, request.request_id)
@@ -113,9 +116,14 @@ class Loop:
         except RejectedRequest as exc:
             logs.runtime_logger().error("the Runtime API refused the invocation's result: %s", _explain(exc))
             return False
+        except NoReply as exc:
+            # The request went out in full; only its status is missing. Lambda has the result (it would refuse a
+            # second one with 403): the phase runs, and the next /next tells whether the API is still usable.
+            logs.runtime_logger().warning("the result was sent but %s: counted as delivered", exc)
+            return True
         except RuntimeApiError:
             # Lambda asks the runtime to exit promptly; tell what after-response work is lost with it.
-            lost = [task.name for task in self.runner.take_deferred()] + [h.name for h in self.runner.registry.hooks]
+            lost = self.runner.unrun_work()
             if lost:
                 logs.runtime_logger().error("after-response work not run because the runtime must exit: %s", lost)
             raise
@@ -128,6 +136,14 @@ def _explain(exc: RejectedRequest) -> str:
     if exc.status == 410:
         return f"410, the invocation had already timed out ({exc})"
     return str(exc)
+
+
+def _describe(code: object) -> str:
+    """The exit code as the log shows it; a code object whose repr raises is still described."""
+    try:
+        return repr(code)
+    except Exception:
+        return f"<{type(code).__name__}>"
 
 
 def _set_trace_id(trace_id: str | None) -> None:

@@ -75,10 +75,11 @@ def test_deferred_first_in_order_then_hooks_and_nested_work_right_after_its_pare
     for index, tree in enumerate(hook_trees):
         hook(registry, lambda _invocation, tree=tree: node(tree), name=f"hook{index}")
     runner = runner_for(registry)
-    runner.begin_invocation("req-1", int(time.time() * 1000) + 60_000)
+    current = invocation()
+    runner.begin_invocation(current)
     for tree in deferred:
         defer(node, tree)
-    report = runner.run(invocation())
+    report = runner.run(current)
     runner.close()
     expected = [label for tree in [*deferred, *hook_trees] for label in preorder(tree)]
     assert ran == expected
@@ -105,7 +106,7 @@ def test_defer_outside_an_invocation_is_a_clear_error() -> None:
 
 def test_defer_needs_something_to_call(registry: Registry) -> None:
     runner = runner_for(registry)
-    runner.begin_invocation("req-1", 0)
+    runner.begin_invocation(invocation())
     try:
         with pytest.raises(TypeError, match="defer\\(\\) needs a callable or a coroutine, not int"):
             defer(42)
@@ -115,7 +116,7 @@ def test_defer_needs_something_to_call(registry: Registry) -> None:
 
 def test_the_per_invocation_limit(registry: Registry) -> None:
     runner = runner_for(registry, max_deferred=3)
-    runner.begin_invocation("req-1", 0)
+    runner.begin_invocation(invocation())
     for _ in range(3):
         defer(print)
     with pytest.raises(DeferError, match="more than 3 times"):
@@ -125,8 +126,9 @@ def test_the_per_invocation_limit(registry: Registry) -> None:
 
 def test_the_phase_closes_the_scope(registry: Registry) -> None:
     runner = runner_for(registry)
-    runner.begin_invocation("req-1", 0)
-    runner.run(invocation())
+    current = invocation()
+    runner.begin_invocation(current)
+    runner.run(current)
     with pytest.raises(DeferError):
         defer(print)
 
@@ -174,9 +176,10 @@ def test_a_coroutine_object_deferred_but_never_run_is_closed(registry: Registry)
         pass
 
     runner = runner_for(registry, margin_ms=10_000)
-    runner.begin_invocation("req-1", 0)
+    current = invocation(ms_left=1000)
+    runner.begin_invocation(current)
     defer(never())
-    report = runner.run(invocation(ms_left=1000))  # no budget: skipped, and closed (no "never awaited" warning)
+    report = runner.run(current)  # no budget: skipped, and closed (no "never awaited" warning)
     assert report.items[0][1] == "skipped"
 
 

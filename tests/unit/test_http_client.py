@@ -100,7 +100,7 @@ def test_a_fresh_connection_closed_before_a_reply_is_an_error(
     raw_api: Callable[[Script], RawServer], client: Callable[[str], RuntimeApi]
 ) -> None:
     server = raw_api(lambda connection, _: None)  # accepts, then closes
-    with pytest.raises(RuntimeApiError, match="connection closed before a response"):
+    with pytest.raises(RuntimeApiError, match="the connection closed before any reply"):
         client(server.address).next_invocation()
 
 
