@@ -164,6 +164,18 @@ class HttpConnection:
                 self.close()
                 raise RuntimeApiError(f"{method} {path}: the connection closed while sending") from None
 
+    def closed_by_server(self) -> bool:
+        """Whether the server closed the connection while a reply is awaited (no byte of it has come)."""
+        if self._sock is None or self._buffer:
+            return False
+        assert self._idle is not None
+        if not self._idle.poll(0):
+            return False
+        try:
+            return not self._sock.recv(1, _socket.MSG_PEEK)
+        except OSError:
+            return True
+
     def _closed_while_idle(self) -> bool:
         """Whether the idle connection is unusable: closed or reset by the server, or holding bytes nobody asked
         for (what followed the last reply's body). Either way the next request goes on a fresh connection."""
@@ -509,6 +521,10 @@ class ExtensionApi:
     def send_next(self) -> None:
         """Send `GET /extension/event/next`: for Lambda, the extension is done with the current invocation."""
         self._http.send_request("GET", EXTENSION_PREFIX + "/event/next", {_EXTENSION_ID_HEADER: self.extension_id})
+
+    def connection_lost(self) -> bool:
+        """Whether Lambda closed the connection of the pending `event/next` (it will never answer it)."""
+        return self._http.closed_by_server()
 
     def read_event(self) -> bytes:
         """Block until the reply to `send_next()`, the next INVOKE event; returns its JSON."""

@@ -117,6 +117,13 @@ class InternalExtension:
                 return
             running = self._activity.name
             warn_at_ms = None if warned_for == self._activity.request_id else self._warn_at_ms()
+            if running is None and self._api.connection_lost():
+                # Idle, and the event/next that tells Lambda this extension is done was dropped: without another
+                # one Lambda would wait for it until the invocation times out.
+                thread_warning("internal extension: the event/next connection was closed, asking again")
+                self._api.close()
+                self._api.send_next()
+                continue
             if warn_at_ms is None or running is None or time.time() * 1000 < warn_at_ms:
                 continue
             warned_for = self._activity.request_id

@@ -222,6 +222,7 @@ def test_the_context_carries_every_awslambdaric_attribute(api: LambdaApiServer, 
         },
         "w3c": {"traceparent": "00-abc-def-01"},
         "repr_prefix": "LambdaContext(",
+        "epoch_deadline_matches": True,
     }
 
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
+from collections.abc import Callable
 
-from runtime.local.server import LambdaApiServer
+import pytest
+
+from runtime.local.server import LambdaApiServer, Recorded
 from tests.conftest import StartRuntime
+from tests.e2e.test_faults import NEXT_HEAD, next_replies
+from tests.rawserver import RawServer, Script, read_request
+from tests.support import start_runtime
 
 
 def run(api: LambdaApiServer, event: dict[str, object], timeout_s: float | None = None) -> tuple[str, object]:
@@ -103,3 +110,273 @@ def test_a_slow_shutdown_hook_is_named_before_it_is_cut(api: LambdaApiServer, st
     process.popen.kill()
     process.wait(10)
     assert "shutdown: running attack.slow_shutdown" in process.output()
+
+
+# 5. A result is never posted twice -------------------------------------------------------------------------------
+
+
+def test_a_result_whose_reply_is_lost_is_not_posted_again(raw_api: Callable[[Script], RawServer]) -> None:
+    def script(connection: socket.socket, index: int) -> None:
+        request = server.read_request(connection)
+        if index == 0:
+            connection.sendall(NEXT_HEAD + b"Content-Length: 2\r\n\r\n{}")
+            server.read_request(connection)  # the whole POST of the result; then the connection drops
+            return
+        # The runtime goes on with /next on a fresh connection; a 500 then ends it.
+        assert request.startswith(b"GET ")
+        connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}")
+
+    server = raw_api(script)
+    process = start_runtime(server.address, "zoo.echo", {"RUNTIME_EXTENSION": "off"})
+    try:
+        assert process.wait(10) == 2
+        posts = [r for r in server.received if r.startswith(b"POST ")]
+        assert len(posts) == 1, server.received
+        assert server.received[-1].startswith(b"GET /2018-06-01/runtime/invocation/next")
+        assert "the result was sent but POST" in process.output() and "counted as delivered" in process.output()
+    finally:
+        process.stop()
+
+
+# 6. The GC option never skips collection forever -----------------------------------------------------------------
+
+
+def test_a_skipped_collection_turns_automatic_collection_back_on(api: LambdaApiServer, start: StartRuntime) -> None:
+    # A margin larger than any deadline: every phase is skipped, the collection with it.
+    start("attack.make_cycles", {"RUNTIME_GC": "after_response", "RUNTIME_AFTER_RESPONSE_MARGIN_MS": "100000000"})
+    freed = [run(api, {"cycles": 500})[1] for _ in range(6)]
+    # 3,000 cycles: automatic collection (threshold 700 allocations) must have freed some; before, none ever was.
+    assert isinstance(freed[-1], int) and freed[-1] > 0, freed
+
+
+# 8. Deferred work belongs to the invocation that made it -------------------------------------------------------
+
+
+def test_a_thread_of_an_earlier_invocation_cannot_defer_into_the_current_one(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    start("attack.dispatch")
+    first, _ = run(api, {"call": "start_deferring_thread"})
+    _, late = run(api, {"call": "let_the_thread_defer"})
+    assert api.marks(f"thread-deferred-in-{first}")  # while its invocation was open: accepted, ran in its phase
+    assert not api.marks("thread-deferred-late")
+    assert isinstance(late, str) and late.startswith(
+        f"DeferError: defer() called from a thread started during invocation {first}, which is over"
+    ), late
+
+
+def test_a_fire_and_forget_task_does_not_run_in_the_next_phase(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("attack.dispatch")
+    first, _ = run(api, {"call": "ok", "fire_and_forget": True})
+    run(api, {"call": "ok", "await_s": 0.2})
+    assert not api.marks(f"forgotten-task-of-{first}")
+    assert f"cancelled 1 asyncio task(s) left running at the end of the phase of {first}" in process.output()
+
+
+# 10. A hook's failure is one line, whatever its exception does ---------------------------------------------------
+
+
+@pytest.mark.parametrize("event", [{"evil_str": True}, {"broken_str": True}])
+def test_an_exception_that_cannot_be_described_still_gives_one_line(
+    api: LambdaApiServer, start: StartRuntime, event: dict[str, object]
+) -> None:
+    process = start("attack.ok")
+    run(api, event)
+    assert run(api, {})[1] == "ok"  # still serving
+    output = process.output()
+    name = "EvilStr" if "evil_str" in event else "BrokenStr"
+    lines = [line for line in output.splitlines() if "after-response: attack.raises_odd_exceptions failed" in line]
+    assert len(lines) == 1 and f"{name}: <exception str() failed: {name}>" in lines[0], output
+    assert "Logging error" not in output
+
+
+# 12. The watchdog and time limits ------------------------------------------------------------------------------
+
+
+def test_an_async_hook_that_blocks_past_its_timeout_is_reported_as_overrun(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    process = start("attack.ok")
+    run(api, {"block_async": 0.5})
+    output = process.output()
+    assert "attack.blocks_synchronously overran its timeout of 200 ms" in output
+    assert "attack.blocks_synchronously overran" in output.split("after-response:")[-1]
+
+
+def test_no_watchdog_alarm_for_a_coroutine_the_runtime_cancels_itself(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    process = start("attack.ok")
+    run(api, {"await_forever": True}, timeout_s=1.0)
+    output = process.output()
+    assert "attack.waits_forever_when_asked timed out after" in output
+    assert "watchdog:" not in output
+
+
+def test_the_extension_recovers_from_a_dropped_event_next_connection(api: LambdaApiServer, start: StartRuntime) -> None:
+    calls: list[Recorded] = []
+
+    def drop_second_event_next(request: Recorded) -> tuple[int, dict[str, str], bytes] | None:
+        if request.path.endswith("/event/next"):
+            calls.append(request)
+            if len(calls) == 2:
+                raise ConnectionResetError  # the server drops the connection without a reply
+        return None
+
+    api.interceptor = drop_second_event_next
+    process = start("attack.ok")
+    for _ in range(3):
+        run(api, {})
+    assert "internal extension: the event/next connection was closed, asking again" in process.output()
+    assert process.popen.poll() is None
+
+
+# 13. Configuration and logs --------------------------------------------------------------------------------------
+
+
+def test_a_bad_runtime_log_level_is_an_init_error(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("attack.ok", {"RUNTIME_LOG_LEVEL": "verbose"})
+    assert process.wait(10) == 1
+    error = api.init_error()
+    assert error is not None and error.json()["errorType"] == "Runtime.ConfigInvalid"
+    assert "RUNTIME_LOG_LEVEL must be one of" in error.json()["errorMessage"]
+
+
+@pytest.mark.parametrize("env", [{"RUNTIME_LOG_LEVEL": "WARN"}, {"AWS_LAMBDA_LOG_LEVEL": "ERROR"}])
+def test_the_summary_record_follows_the_stricter_log_level(
+    api: LambdaApiServer, start: StartRuntime, env: dict[str, str]
+) -> None:
+    process = start("attack.ok", env)
+    run(api, {})
+    run(api, {"broken_str": True})
+    output = process.output()
+    assert "after-response: 5 ran" not in output and "after-response: 6 ran" not in output
+    assert "attack.raises_odd_exceptions failed" in output  # ERROR records still go out
+
+
+# 11. Malformed replies: exit 2 with the clear line, never a traceback --------------------------------------------
+
+_HEAD = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Deadline-Ms: 9999999999999\r\n"
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r1\r\nLambda-Runtime-Deadline-Ms: \xc2\xb2\r\n"
+         b"Content-Length: 2\r\n\r\n{}", "Lambda-Runtime-Deadline-Ms that is not a number"),
+        (NEXT_HEAD + b"Content-Length: \xb2\r\n\r\n{}", "bad Content-Length"),
+        (b"HTTP/1.1 2\xb20 OK\r\nContent-Length: 2\r\n\r\n{}", "not an HTTP/1.x status line"),
+        (NEXT_HEAD + b"Content-Length: 1000000000000\r\n\r\n{}", "a reply body of 1000000000000 bytes"),
+        (NEXT_HEAD + b"Content-Length: 100000000000000000000\r\n\r\n{}", "bad Content-Length"),
+        (NEXT_HEAD + b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n", "a reply body of"),
+        (NEXT_HEAD + b"Transfer-Encoding: chunked\r\n\r\n\xb2\r\n", "bad chunk size"),
+        (_HEAD + b"Lambda-Runtime-Aws-Request-Id: r\xe9\r\nContent-Length: 2\r\n\r\n{}",
+         "a request id that cannot go in a request line"),
+        (NEXT_HEAD + b"Lambda-Runtime-Trace-Id: Root=1\x00\r\nContent-Length: 2\r\n\r\n{}", "NUL byte"),
+    ],
+    ids=["unicode-deadline", "unicode-length", "unicode-status", "length-1e12", "length-1e20", "huge-chunk",
+         "unicode-chunk", "non-ascii-request-id", "nul-in-trace-id"],
+)  # fmt: skip
+def test_a_malformed_next_reply_exits_2_with_one_line(
+    raw_api: Callable[[Script], RawServer], reply: bytes, message: str
+) -> None:
+    server = raw_api(next_replies(reply))
+    process = start_runtime(server.address, "zoo.echo", {"RUNTIME_EXTENSION": "off"})
+    try:
+        assert process.wait(10) == 2
+        output = process.output()
+        lines = [line for line in output.splitlines() if "the Runtime API failed" in line]
+        assert len(lines) == 1 and message in lines[0], output
+        assert "Traceback" not in output
+    finally:
+        process.stop()
+
+
+def test_an_unsolicited_100_continue_is_skipped(raw_api: Callable[[Script], RawServer]) -> None:
+    script, received = serve_then_fail(
+        b"HTTP/1.1 100 Continue\r\n\r\n" + NEXT_HEAD + b'Content-Length: 8\r\n\r\n{"a": 1}'
+    )
+    process = start_runtime(raw_api(script).address, "zoo.echo", {"RUNTIME_EXTENSION": "off"})
+    try:
+        assert process.wait(10) == 2  # the scripted 500 on the second /next
+        posts = [r for r in received if r.startswith(b"POST /2018-06-01/runtime/invocation/r1/response")]
+        assert len(posts) == 1 and posts[0].endswith(b'{"a": 1}'), received
+    finally:
+        process.stop()
+
+
+def test_bytes_after_a_body_do_not_kill_the_invocation(raw_api: Callable[[Script], RawServer]) -> None:
+    script, received = serve_then_fail(NEXT_HEAD + b"Content-Length: 2\r\n\r\n{}TRAILING GARBAGE")
+    process = start_runtime(raw_api(script).address, "zoo.echo", {"RUNTIME_EXTENSION": "off"})
+    try:
+        assert process.wait(10) == 2
+        posts = [r for r in received if r.startswith(b"POST /2018-06-01/runtime/invocation/r1/response")]
+        assert len(posts) == 1, received  # posted, on a fresh connection
+        assert "/next answered 500" in process.output()
+    finally:
+        process.stop()
+
+
+def test_user_code_default_socket_timeout_does_not_reach_the_runtime(raw_api: Callable[[Script], RawServer]) -> None:
+    def script(connection: socket.socket, index: int) -> None:
+        while request := server.read_request(connection):
+            if b"/invocation/next" not in request.split(b"\r\n", 1)[0]:
+                # The result: accepted, and the connection closed, so /next goes on a new socket.
+                connection.sendall(b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+                return
+            if index == 0:
+                connection.sendall(NEXT_HEAD + b'Content-Length: 31\r\n\r\n{"call": "set_default_timeout"}')
+            else:
+                time.sleep(1.0)  # longer than the 0.2 s default timeout the handler set
+                connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}")
+                return
+
+    server = raw_api(script)
+    process = start_runtime(server.address, "attack.dispatch", {"RUNTIME_EXTENSION": "off"})
+    try:
+        assert process.wait(10) == 2
+        assert "/next answered 500" in process.output(), process.output()
+    finally:
+        process.stop()
+
+
+def test_a_unicode_digit_in_a_setting_is_an_init_error(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("attack.ok", {"RUNTIME_MAX_DEFERRED": "\u00b2"})
+    assert process.wait(10) == 1
+    error = api.init_error()
+    assert error is not None and error.json()["errorType"] == "Runtime.ConfigInvalid"
+
+
+def test_sigterm_during_a_slow_extension_registration_runs_the_shutdown_path(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    def slow_register(request: Recorded) -> None:
+        if request.path.endswith("/register"):
+            time.sleep(2)
+
+    api.interceptor = slow_register  # returns None: the server answers as usual
+    process = start("phase.handler")
+    api.wait_for(lambda: bool(api.find("/register")))
+    time.sleep(0.3)  # init done: the main thread waits for the registration
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(10) == 0
+    assert "Traceback" not in process.output()
+    assert api.marks("shutdown-hook")
+
+
+def serve_then_fail(next_reply: bytes) -> tuple[Script, list[bytes]]:
+    """A Runtime API whose first /next gets `next_reply` and later ones 500; posts get 202. Also returns the list
+    of requests it receives."""
+    received: list[bytes] = []
+
+    def script(connection: socket.socket, _: int) -> None:
+        while request := read_request(connection):
+            received.append(request)
+            if b"/invocation/next" not in request.split(b"\r\n", 1)[0]:
+                connection.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
+            elif sum(b"/invocation/next" in r.split(b"\r\n", 1)[0] for r in received) == 1:
+                connection.sendall(next_reply)
+            else:
+                connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}")
+
+    return script, received

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 import threading
 import time
@@ -62,6 +63,11 @@ def ok(event: Any, context: Any) -> Any:
     return "ok"
 
 
+def dispatch(event: dict[str, Any], context: Any) -> Any:
+    """Several scenarios in one process: `{"call": "start_deferring_thread"}` runs that function."""
+    return globals()[event["call"]](event, context)
+
+
 # Hooks switched on by the event --------------------------------------------------------------------------------
 
 
@@ -104,6 +110,8 @@ async def blocks_synchronously(invocation: Invocation) -> None:
     event = invocation.event if isinstance(invocation.event, dict) else {}
     if event.get("block_async"):
         time.sleep(event["block_async"])  # holds the event loop: cannot be cancelled
+    if event.get("await_s"):
+        await asyncio.sleep(event["await_s"])
     if event.get("fire_and_forget"):
         _state["task"] = asyncio.get_running_loop().create_task(_forgotten(invocation.request_id))
 
@@ -142,9 +150,10 @@ def let_the_thread_defer(event: Any, context: Any) -> Any:
 
 
 def make_cycles(event: Any, context: Any) -> Any:
+    """Leave cyclic garbage; return how many such objects the collector has freed so far."""
     for _ in range(event.get("cycles", 1)):
         Cycle()
-    return "ok"
+    return _state.get("collected", 0)
 
 
 class Cycle:
@@ -156,8 +165,16 @@ class Cycle:
         _state["collected"] = _state.get("collected", 0) + 1
 
 
-def collected(event: Any, context: Any) -> Any:
-    return _state.get("collected", 0)
+def set_default_timeout(event: Any, context: Any) -> Any:
+    socket.setdefaulttimeout(0.2)  # user code's choice; must not reach the runtime's own connections
+    return "ok"
+
+
+@after_response
+async def waits_forever_when_asked(invocation: Invocation) -> None:
+    event = invocation.event if isinstance(invocation.event, dict) else {}
+    if event.get("await_forever"):
+        await asyncio.sleep(3600)
 
 
 @on_shutdown

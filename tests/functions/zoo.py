@@ -6,6 +6,7 @@ import decimal
 import logging
 import os
 import sys
+import time
 from typing import Any
 
 logger = logging.getLogger("zoo")
@@ -143,6 +144,8 @@ def context_attrs(event: Any, context: Any) -> Any:
         },
         "w3c": context.w3c() if hasattr(context, "w3c") else None,
         "repr_prefix": repr(context).split("[")[0],
+        # awslambdaric's private attribute, which code written for it reads.
+        "epoch_deadline_matches": abs(context._epoch_deadline_time_in_ms - int(time.time() * 1000) - remaining) < 1000,
     }
 
 
