@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -174,11 +175,14 @@ def _serve(emulator: Emulator, args: argparse.Namespace) -> int:
     print(f"serving {args.handler} on http://127.0.0.1:{port}{INVOKE_PATH} (Ctrl-C stops)", flush=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
+    # SIGTERM (a process manager, `kill`) stops it as Ctrl-C does: the function gets Lambda's shutdown, SIGTERM
+    # with its @on_shutdown hooks, before the emulator exits.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while thread.is_alive():
             thread.join(0.5)
     except KeyboardInterrupt:
-        pass
+        print("stopping: the function gets its shutdown", flush=True)
     finally:
         httpd.shutdown()
         emulator.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from .errors import BuiltInModuleConflict, HandlerNotFound, ImportModuleError, MalformedHandlerName, UserCodeSyntaxError
@@ -35,3 +36,23 @@ def load_handler(spec: str) -> Handler:
     except AttributeError:
         raise HandlerNotFound(f"Handler '{function_name}' missing on module '{module_name}'") from None
     return handler
+
+
+def refuse_shadowing_modules() -> None:
+    """A module or package named `runtime` anywhere on sys.path but this one is an init error naming it.
+
+    bootstrap imports this package from its own directory, ahead of the task root, so start-up always works; but the
+    function's `from runtime import after_response` and its own `import runtime` would then get the same module,
+    and one of them the wrong one. awslambdaric has no such name to collide with (README "Compatibility").
+    """
+    from importlib.machinery import PathFinder
+
+    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    others = [entry for entry in sys.path if os.path.abspath(entry or ".") != ours]
+    spec = PathFinder.find_spec(__package__ or "runtime", others)
+    if spec is not None:
+        where = spec.origin or ", ".join(spec.submodule_search_locations or ()) or "a namespace package"
+        raise BuiltInModuleConflict(
+            f"Cannot use {where}: 'runtime' is the name of this Lambda runtime's own package "
+            "(from runtime import after_response); rename the module"
+        )

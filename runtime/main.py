@@ -1,6 +1,7 @@
 """Start-up, in Lambda's order: configuration, logging, the internal extension, the handler, then the loop.
 
-`bootstrap` runs `python -u -c 'from runtime.main import main; main()' [HANDLER]`.
+`bootstrap` runs `python -u -c '...; from runtime.main import main; main()' [HANDLER]` with its own directory first on
+sys.path.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .api import RuntimeApi, RuntimeApiError
 from .config import Config, ConfigError
 from .errors import ErrorReport, ShutdownRequested, report_from_exception
 from .extension import InternalExtension
-from .handler import load_handler
+from .handler import load_handler, refuse_shadowing_modules
 from .hooks import PhaseRunner, registry, tag_threads
 from .loop import Loop
 from .marshal import preload, to_json
@@ -36,10 +37,10 @@ EXIT_API_ERROR = 2
 
 
 def main() -> NoReturn:
-    # bootstrap runs `python -c`, which puts "" on sys.path; `python -m awslambdaric` puts the working directory
-    # (/var/task) there, and user code may rely on it staying put if it changes directory.
-    if sys.path and sys.path[0] == "":
-        sys.path[0] = os.getcwd()
+    # bootstrap runs `python -c`, which puts "" on sys.path (after bootstrap's own directory); `python -m awslambdaric`
+    # puts the working directory (/var/task) there, and user code may rely on it staying put if it changes directory.
+    if "" in sys.path[:2]:
+        sys.path[sys.path.index("")] = os.getcwd()
     logs.make_unbuffered()
     keep_heap_between_invocations()
     try:
@@ -99,6 +100,7 @@ def _load(config: Config, api: RuntimeApi) -> Handler:
     if config.task_root and config.task_root not in sys.path:
         sys.path.insert(0, config.task_root)
     try:
+        refuse_shadowing_modules()
         return load_handler(config.handler)
     except BaseException as exc:  # SystemExit at import too: reported, where awslambdaric would just exit
         _report_init_error(api, report_from_exception(exc))

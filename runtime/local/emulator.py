@@ -31,6 +31,13 @@ from .timeline import Hook, Timeline, parse_hooks
 INIT_LIMIT_S = 10.0  # §4.1: "The Init phase is limited to 10 seconds"
 SHUTDOWN_BUDGET_S = 0.5  # §3.4: 500 ms for a runtime with an internal extension
 _POLL_S = 0.005
+# Passed from the emulator's environment to the function's: AWS credentials and where SDKs look for them.
+_FORWARDED = frozenset(
+    {
+        "HOME", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+        "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE", "AWS_ENDPOINT_URL",
+    }
+)  # fmt: skip
 
 ResultCallback = Callable[[Result], None]
 
@@ -104,6 +111,8 @@ class Emulator:
             "RUNTIME_PYTHON": sys.executable,
         }
         env.update({k: v for k, v in os.environ.items() if k.startswith("RUNTIME_") and k != "RUNTIME_PYTHON"})
+        # What AWS SDKs need to find credentials, as `sam local` passes them: the function can call AWS as you.
+        env.update({k: v for k, v in os.environ.items() if k in _FORWARDED})
         if self.log_format:
             env["AWS_LAMBDA_LOG_FORMAT"] = self.log_format
         if self.log_level:
@@ -144,7 +153,9 @@ class Emulator:
         self._reader_busy = False
 
     def _handle_line(self, line: str) -> None:
-        self.log(line)
+        # The runtime joins a multi-line record (a traceback) with "\r" so that CloudWatch keeps it one event; a
+        # terminal would print each part over the last, so locally each part gets a line of its own.
+        self.log(line.replace("\r", "\n"))
         hooks = parse_hooks(line)
         if hooks is not None:
             with self._hooks_lock:
@@ -278,7 +289,8 @@ class Emulator:
             "errorType": "Runtime.ExitError",
             "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {status}",
         }
-        return Result("error", json.dumps(body).encode(), {}, time.monotonic())
+        # Not "error": nothing was posted, so the timeline shows no response and no after-response phase.
+        return Result("exit_error", json.dumps(body).encode(), {}, time.monotonic())
 
     def _timeline(self, request_id: str, result: Result, cold: bool) -> Timeline:
         timing = self.server.timing(request_id)

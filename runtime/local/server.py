@@ -51,7 +51,7 @@ class Recorded:
 class Result:
     """What the caller of an invocation gets."""
 
-    kind: str  # "response", "error", "init_error", "timeout", "reset"
+    kind: str  # "response", "error", "init_error", "timeout", "reset"; the emulator adds "exit_error"
     body: bytes
     headers: dict[str, str]
     at: float

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 # The runtime's summary record: "after-response: 2 ran, ... in 300.5 ms (app.send_event ok 300.3 ms, ...)".
 _SUMMARY = re.compile(r"after-response: .* in [\d.]+ ms \((?P<items>.*)\)")
-_ITEM = re.compile(r"(?P<name>\S+) (?P<outcome>ok|failed|skipped|timed_out) (?P<ms>[\d.]+) ms")
+_ITEM = re.compile(r"(?P<name>\S+) (?P<outcome>ok|failed|skipped|timed_out|overran|interrupted) (?P<ms>[\d.]+) ms")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -89,3 +90,56 @@ def test_serve_on_a_port_in_use_says_so() -> None:
         done = cli("serve", "app.handler", "--task-root", str(EXAMPLE), "--port", str(port))
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+# The newcomer's path (reliability round 2) ------------------------------------------------------------------------
+
+
+def test_a_traceback_is_printed_one_line_per_line() -> None:
+    # Bytes, not text: text mode would turn the "\r" this test looks for into "\n" itself.
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime", "invoke", "zoo.raise_value_error", "--task-root",
+         str(ROOT / "tests" / "functions")],
+        cwd=ROOT, env=base_env(), capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert b"\r" not in done.stderr
+    assert b"\nTraceback (most recent call last):\n" in done.stderr, done.stderr
+
+
+def test_aws_credentials_and_home_reach_the_function() -> None:
+    names = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "HOME"]
+    env = base_env({"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "tok",
+                    "AWS_PROFILE": "dev", "HOME": "/home/someone"})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime", "invoke", "attack.dispatch", "--task-root", str(ROOT / "tests" / "functions"),
+         "--event", json.dumps({"call": "env_of", "names": names})],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    response = json.loads(done.stdout.splitlines()[0].removeprefix("response: "))
+    assert response == {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret",
+                        "AWS_SESSION_TOKEN": "tok", "AWS_PROFILE": "dev", "HOME": "/home/someone"}  # fmt: skip
+
+
+def test_a_runtime_that_cannot_start_has_no_response_in_its_timeline() -> None:
+    done = cli("invoke", "app.handler", "--task-root", str(EXAMPLE), "--env", "RUNTIME_PYTHON=/no/such/python")
+    assert done.returncode == 1
+    assert "Runtime.ExitError" in done.stdout
+    assert "posted" not in done.stdout and "after-response phase starts" not in done.stdout, done.stdout
+    assert "no response: exit_error" in done.stdout
+
+
+def test_serve_stops_on_sigterm_and_the_function_gets_its_shutdown() -> None:
+    port = free_port()
+    server = Process([sys.executable, "-m", "runtime", "serve", "attack.dispatch", "--task-root",
+                      str(ROOT / "tests" / "functions"), "--port", str(port)], base_env(), cwd=ROOT)  # fmt: skip
+    try:
+        server.wait_output("serving attack.dispatch on http://127.0.0.1:")
+        url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+        reply = urllib3.PoolManager().request("POST", url, body=b'{"call": "ok"}', timeout=30.0)
+        assert reply.json() == "ok"
+        server.popen.send_signal(signal.SIGTERM)
+        assert server.wait(10) == 0
+        assert "attack: the shutdown hook ran" in server.output()
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from runtime.local.server import LambdaApiServer, Recorded
 from tests.conftest import StartRuntime
 from tests.e2e.test_faults import NEXT_HEAD, next_replies
 from tests.rawserver import RawServer, Script, read_request
-from tests.support import start_runtime
+from tests.support import ROOT, Process, base_env, runtime_command, start_runtime
 
 
 def run(api: LambdaApiServer, event: dict[str, object], timeout_s: float | None = None) -> tuple[str, object]:
@@ -262,20 +263,19 @@ _HEAD = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Deadline-Ms: 9999999999999\r\n"
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        (b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r1\r\nLambda-Runtime-Deadline-Ms: \xc2\xb2\r\n"
+        (b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r1\r\nLambda-Runtime-Deadline-Ms: \xb2\r\n"
          b"Content-Length: 2\r\n\r\n{}", "Lambda-Runtime-Deadline-Ms that is not a number"),
         (NEXT_HEAD + b"Content-Length: \xb2\r\n\r\n{}", "bad Content-Length"),
         (b"HTTP/1.1 2\xb20 OK\r\nContent-Length: 2\r\n\r\n{}", "not an HTTP/1.x status line"),
         (NEXT_HEAD + b"Content-Length: 1000000000000\r\n\r\n{}", "a reply body of 1000000000000 bytes"),
         (NEXT_HEAD + b"Content-Length: 100000000000000000000\r\n\r\n{}", "bad Content-Length"),
         (NEXT_HEAD + b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n", "a reply body of"),
-        (NEXT_HEAD + b"Transfer-Encoding: chunked\r\n\r\n\xb2\r\n", "bad chunk size"),
         (_HEAD + b"Lambda-Runtime-Aws-Request-Id: r\xe9\r\nContent-Length: 2\r\n\r\n{}",
          "a request id that cannot go in a request line"),
         (NEXT_HEAD + b"Lambda-Runtime-Trace-Id: Root=1\x00\r\nContent-Length: 2\r\n\r\n{}", "NUL byte"),
     ],
     ids=["unicode-deadline", "unicode-length", "unicode-status", "length-1e12", "length-1e20", "huge-chunk",
-         "unicode-chunk", "non-ascii-request-id", "nul-in-trace-id"],
+         "non-ascii-request-id", "nul-in-trace-id"],
 )  # fmt: skip
 def test_a_malformed_next_reply_exits_2_with_one_line(
     raw_api: Callable[[Script], RawServer], reply: bytes, message: str
@@ -318,24 +318,32 @@ def test_bytes_after_a_body_do_not_kill_the_invocation(raw_api: Callable[[Script
 
 
 def test_user_code_default_socket_timeout_does_not_reach_the_runtime(raw_api: Callable[[Script], RawServer]) -> None:
-    def script(connection: socket.socket, index: int) -> None:
-        while request := server.read_request(connection):
-            if b"/invocation/next" not in request.split(b"\r\n", 1)[0]:
-                # The result: accepted, and the connection closed, so /next goes on a new socket.
+    body = b'{"call": "set_default_timeout", "padding": "' + b"x" * 200_000 + b'"}'
+    received: list[bytes] = []
+
+    def script(connection: socket.socket, _: int) -> None:
+        while request := read_request(connection):
+            received.append(request)
+            line = request.split(b"\r\n", 1)[0]
+            if b"/test/mark/" in line:
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            elif b"/invocation/next" not in line:
+                # The result: accepted, and the connection closed, so the next /next goes on a new socket.
                 connection.sendall(b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
                 return
-            if index == 0:
-                connection.sendall(NEXT_HEAD + b'Content-Length: 31\r\n\r\n{"call": "set_default_timeout"}')
-            else:
-                time.sleep(1.0)  # longer than the 0.2 s default timeout the handler set
+            elif sum(b"/invocation/next" in r.split(b"\r\n", 1)[0] for r in received) > 2:
                 connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}")
-                return
+            else:
+                connection.sendall(NEXT_HEAD + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                                   % len(body) + body[:1000])  # fmt: skip
+                time.sleep(1.0)  # the rest of the event after longer than the 0.2 s default timeout the handler set
+                connection.sendall(body[1000:])
 
-    server = raw_api(script)
-    process = start_runtime(server.address, "attack.dispatch", {"RUNTIME_EXTENSION": "off"})
+    process = start_runtime(raw_api(script).address, "attack.dispatch", {"RUNTIME_EXTENSION": "off"})
     try:
-        assert process.wait(10) == 2
+        assert process.wait(15) == 2
         assert "/next answered 500" in process.output(), process.output()
+        assert len([r for r in received if r.startswith(b"POST ")]) == 2  # both invocations answered
     finally:
         process.stop()
 
@@ -380,3 +388,34 @@ def serve_then_fail(next_reply: bytes) -> tuple[Script, list[bytes]]:
                 connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}")
 
     return script, received
+
+
+# 9. A module named `runtime` in the task root ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["runtime.py", "runtime/__init__.py"])
+def test_a_user_module_named_runtime_is_a_clear_init_error(api: LambdaApiServer, tmp_path: Path, layout: str) -> None:
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 'ok'\n")
+    (tmp_path / layout).parent.mkdir(exist_ok=True)
+    (tmp_path / layout).write_text("VALUE = 1\n")
+    # As in the image: the task root is the working directory, the runtime's directory is on PYTHONPATH.
+    env = base_env({"AWS_LAMBDA_RUNTIME_API": api.address, "PYTHONPATH": str(ROOT)}, task_root=tmp_path)
+    process = Process(runtime_command("app.handler"), env, cwd=tmp_path)
+    try:
+        assert process.wait(10) == 1
+        error = api.init_error()
+        assert error is not None, process.output()
+        document = error.json()
+        assert document["errorType"] == "Runtime.BuiltInModuleConflict"
+        assert str(tmp_path / layout.split("/")[0]) in document["errorMessage"]
+        assert "rename the module" in document["errorMessage"]
+    finally:
+        process.stop()
+    # awslambdaric has no package of that name: it serves the same function.
+    with LambdaApiServer() as other:
+        env["AWS_LAMBDA_RUNTIME_API"] = other.address
+        reference = Process(runtime_command("app.handler", "awslambdaric"), env, cwd=tmp_path)
+        try:
+            assert other.invoke(b"{}").json() == "ok"
+        finally:
+            reference.stop()

@@ -177,6 +177,15 @@ async def waits_forever_when_asked(invocation: Invocation) -> None:
         await asyncio.sleep(3600)
 
 
+def env_of(event: dict[str, Any], context: Any) -> Any:
+    return {name: os.environ.get(name) for name in event["names"]}
+
+
+@on_shutdown
+def say_goodbye() -> None:
+    print("attack: the shutdown hook ran")
+
+
 @on_shutdown
 def slow_shutdown() -> None:
     if os.environ.get("SLOW_SHUTDOWN"):
