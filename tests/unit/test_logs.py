@@ -1,0 +1,53 @@
+"""The runtime's log records: the extension thread's own warning line has the root handler's exact shape."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from runtime import logs
+from runtime.loghandler import LambdaLogHandler
+
+
+@pytest.fixture
+def settings() -> Iterator[None]:
+    saved = (logs._settings.json_format, logs._settings.level, logs.current.request_id, logs.current.tenant_id)
+    yield
+    logs._settings.json_format, logs._settings.level, logs.current.request_id, logs.current.tenant_id = saved
+
+
+@pytest.mark.parametrize("json_format", [False, True])
+@pytest.mark.parametrize("tenant_id", [None, "tenant-7"])
+@pytest.mark.parametrize("hook", [None, "app.flush"])
+def test_a_thread_warning_is_the_line_the_root_handler_writes(
+    settings: None, json_format: bool, tenant_id: str | None, hook: str | None
+) -> None:
+    logs._settings.json_format = json_format
+    logs.current.request_id = "8f5c-req"
+    logs.current.tenant_id = tenant_id
+    stream = io.StringIO()
+    handler = LambdaLogHandler(logs.StdoutSink(stream), json_format, frame_by_level=False)
+    assert handler.formatter is not None
+    handler.formatter.converter = time.gmtime  # as logs.setup() installs it
+    record = logging.LogRecord(logs.RUNTIME_LOGGER, logging.WARNING, __file__, 1, "watchdog: héllo", None, None)
+    record.created = 1764558000.123456  # a fixed time, with milliseconds
+    record.msecs = 123.0
+    if hook is not None:
+        record.hook = hook
+    handler.handle(record)
+    line, _ = logs.format_warning("watchdog: héllo", hook, record.created)
+    assert line == stream.getvalue()
+
+
+def test_the_frame_type_follows_the_level_setting(settings: None) -> None:
+    logs._settings.json_format = False
+    logs._settings.level = ""
+    assert logs.format_warning("x", None, time.time())[1] is None
+    logs._settings.level = "INFO"
+    assert logs.format_warning("x", None, time.time())[1] == logs.TEXT_FRAMES[30]
+    logs._settings.json_format = True
+    assert logs.format_warning("x", None, time.time())[1] == logs.JSON_FRAMES[30]
