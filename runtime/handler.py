@@ -38,21 +38,22 @@ def load_handler(spec: str) -> Handler:
     return handler
 
 
-def refuse_shadowing_modules() -> None:
-    """A module or package named `runtime` anywhere on sys.path but this one is an init error naming it.
+def refuse_shadowing_modules(task_root: str | None) -> None:
+    """A module or package named `runtime` in the task root (or the working directory) is an init error naming it.
 
     bootstrap imports this package from its own directory, ahead of the task root, so start-up always works; but the
     function's `from runtime import after_response` and its own `import runtime` would then get the same module,
-    and one of them the wrong one. awslambdaric has no such name to collide with (README "Compatibility").
+    and one of them the wrong one. awslambdaric has no such name to collide with (README "Compatibility"). Other
+    places on sys.path (site-packages) are not searched: they hold installed copies of this runtime, not user code.
     """
     from importlib.machinery import PathFinder
 
     ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    others = [entry for entry in sys.path if os.path.abspath(entry or ".") != ours]
-    spec = PathFinder.find_spec(__package__ or "runtime", others)
-    if spec is not None:
-        where = spec.origin or ", ".join(spec.submodule_search_locations or ()) or "a namespace package"
+    places = {os.path.abspath(place) for place in (task_root, os.getcwd()) if place} - {ours}
+    spec = PathFinder.find_spec(__package__ or "runtime", sorted(places))
+    # A folder without __init__.py (a namespace portion, e.g. data files) does not shadow a regular package.
+    if spec is not None and spec.origin is not None:
         raise BuiltInModuleConflict(
-            f"Cannot use {where}: 'runtime' is the name of this Lambda runtime's own package "
+            f"Cannot use {spec.origin}: 'runtime' is the name of this Lambda runtime's own package "
             "(from runtime import after_response); rename the module"
         )

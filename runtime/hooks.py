@@ -315,18 +315,17 @@ class PhaseRunner:
         self._queue: deque[Task] | None = None
         #: what SIGTERM interrupted: (name, ms)
         self._interrupted: list[tuple[str, float]] = []
-        #: the process that runs the loop: a child the handler forks never runs a phase
-        self.pid = os.getpid()
         _scope.limit = max_deferred
+        fork_state.child = False  # this process runs the loop; a child it forks never runs a phase
 
     # The invocation's scope ------------------------------------------------------------------------------------
 
     def begin_invocation(self, invocation: Invocation) -> None:
         """Start collecting `defer()` calls for a new invocation."""
-        with _scope.lock:
-            _scope.request_id = invocation.request_id
-            _scope.work = []
-            _scope.count = 0
+        # No lock: the scope is closed, and only threads started before now could race, which defer() refuses.
+        _scope.work = []
+        _scope.count = 0
+        _scope.request_id = invocation.request_id
         self._invocation = invocation
         self._queue = None
         self.activity.name = "handler"
@@ -335,6 +334,8 @@ class PhaseRunner:
 
     def take_deferred(self) -> list[Task]:
         """The work deferred since the last call, in order."""
+        if not _scope.work:  # read without the lock: what a thread adds now is taken by the next call
+            return []
         with _scope.lock:
             work, _scope.work = _scope.work, []
         return work
@@ -348,9 +349,10 @@ class PhaseRunner:
 
     def end_invocation(self) -> None:
         """Stop collecting `defer()` calls: the invocation and its phase are over."""
-        with _scope.lock:
-            _scope.request_id = None
-            _scope.work = []
+        if _scope.request_id is not None:  # the phase closes the scope itself once nothing is left
+            with _scope.lock:
+                _scope.request_id = None
+                _scope.work = []
         if self._invocation is not None:
             tag_threads(self._invocation.request_id)
         self._invocation = None
@@ -363,16 +365,18 @@ class PhaseRunner:
 
     def run(self, invocation: Invocation) -> PhaseReport:
         """Run deferred tasks, then hooks, within the invocation's deadline; never raises but ShutdownRequested."""
-        queue: deque[Task] = deque(self.take_deferred())
-        queue.extend(_due(self.registry.hooks, invocation))
+        queue: deque[Task] = deque(_due(self.registry.hooks, invocation))
         # The runtime's own tasks (the GC option's collection) alone make no summary record: one log line per
         # invocation is the user's choice, not the side effect of a setting. Their failures are still logged.
-        built_in_only = not queue
+        built_in_only = not queue and not _scope.work
         queue.extend(_due(self._extra, invocation))
+        # Published before the deferred work is taken from the scope: SIGTERM at any point finds each task either
+        # in the published queue or still in the scope (run_shutdown takes both).
         self._invocation = invocation
         self._queue = queue
+        queue.extendleft(reversed(self.take_deferred()))
         report = PhaseReport(invocation.request_id)
-        started = time.monotonic()
+        started = time.monotonic() if queue else 0.0
         self._drain_until_closed(queue, invocation.deadline_ms - self.margin_ms, invocation, report)
         if report.items:
             report.duration_ms = (time.monotonic() - started) * 1000
@@ -457,6 +461,7 @@ class PhaseRunner:
         self.activity.name = task.name
         started = time.monotonic()
         outcome: Outcome = "ok"
+        failure: BaseException | None = None
         try:
             result = task.call(invocation)
             if hasattr(result, "__await__"):
@@ -464,35 +469,38 @@ class PhaseRunner:
                 self.activity.cancel_at_ms = time.time() * 1000 + timeout_s * 1000
                 self._await(result, timeout_s)
         except ShutdownRequested:
-            self._leave_if_forked()
+            if fork_state.child:
+                leave_forked_child()
             self._interrupted.append((task.name, (time.monotonic() - started) * 1000))
             raise
         except TimeoutError:
-            self._leave_if_forked()
             outcome = "timed_out"
-            runtime_logger().warning(
-                "after-response: %s timed out after %.0f ms and was cancelled",
-                task.name,
-                (time.monotonic() - started) * 1000,
-                extra={"hook": task.name},
-            )
         except BaseException as exc:  # SystemExit too: a hook cannot end the runtime (README "Failure behaviour")
-            self._leave_if_forked(exc)
-            outcome = "failed"
-            runtime_logger().error(
-                "after-response: %s failed: %s: %s",
-                task.name,
-                type(exc).__name__,
-                safe_str(exc),
-                exc_info=exc,
-                extra={"hook": task.name},
-            )
+            outcome, failure = "failed", exc
         finally:
             self.activity.name = None
             self.activity.cancel_at_ms = None
-        self._leave_if_forked()
+        if fork_state.child:  # a child process the task forked comes back here too: it leaves, the parent goes on
+            leave_forked_child(failure)
         elapsed_ms = (time.monotonic() - started) * 1000
-        if outcome == "ok" and task.timeout is not None and elapsed_ms > task.timeout * 1000:
+        # The logger only when there is something to say: an ok task must not import `logging` (docs/design.md).
+        if failure is not None:
+            runtime_logger().error(
+                "after-response: %s failed: %s: %s",
+                task.name,
+                type(failure).__name__,
+                safe_str(failure),
+                exc_info=failure,
+                extra={"hook": task.name},
+            )
+        elif outcome == "timed_out":
+            runtime_logger().warning(
+                "after-response: %s timed out after %.0f ms and was cancelled",
+                task.name,
+                elapsed_ms,
+                extra={"hook": task.name},
+            )
+        elif task.timeout is not None and elapsed_ms > task.timeout * 1000:
             # It could not be stopped (sync code, or a coroutine that blocked without awaiting): the time it took
             # was taken from the work after it.
             outcome = "overran"
@@ -504,9 +512,6 @@ class PhaseRunner:
                 extra={"hook": task.name},
             )
         report.add(task.name, outcome, elapsed_ms)
-
-    def _leave_if_forked(self, error: BaseException | None = None) -> None:
-        leave_if_forked(self.pid, error)
 
     def _await(self, awaitable: Any, timeout_s: float) -> None:
         # asyncio costs ~30 ms to import: only functions that use coroutines pay for it. One loop for the life of the
@@ -545,16 +550,31 @@ class PhaseRunner:
         )
 
 
-def leave_if_forked(owner_pid: int, error: BaseException | None = None) -> None:
+class _ForkState:
+    """Whether this process is a child the handler or a hook forked (set by `os.register_at_fork`: no system call
+    on the hot path, where comparing `os.getpid()` would be one per check)."""
+
+    child = False
+
+
+fork_state = _ForkState()
+
+
+def _mark_child() -> None:
+    fork_state.child = True
+
+
+os.register_at_fork(after_in_child=_mark_child)
+
+
+def leave_forked_child(error: BaseException | None = None) -> None:
     """In a child process the handler or a hook forked, returning into the runtime ends the child.
 
-    Only the process that fetched an invocation may post its result or run its phase: a child that posted would
-    answer for the parent (403 for the parent's real result) and run every hook twice. A child leaving through
-    `sys.exit()` exits with its code, as it would without the runtime; one that returns or raises exits at once
-    (as `multiprocessing`'s children do) with 0 or 1.
+    Call it only when `fork_state.child` is set. Only the process that fetched an invocation may post its result or
+    run its phase: a child that posted would answer for the parent (403 for the parent's real result) and run every
+    hook twice. A child leaving through `sys.exit()` exits with its code, as it would without the runtime; one that
+    returns or raises exits at once (as `multiprocessing`'s children do) with 0 or 1.
     """
-    if os.getpid() == owner_pid:
-        return
     if isinstance(error, SystemExit):
         raise error
     sys.stderr.write(

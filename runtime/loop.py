@@ -10,7 +10,7 @@ from .api import InvocationRequest, NoReply, RejectedRequest, RuntimeApi, Runtim
 from .context import FunctionInfo, LambdaContext, parse_header_json
 from .errors import ShutdownRequested, report_from_exception
 from .extension import InternalExtension
-from .hooks import Invocation, PhaseRunner, leave_if_forked
+from .hooks import Invocation, PhaseRunner, fork_state, leave_forked_child
 from .marshal import marshal_result, to_ascii_json, to_json, unmarshal_event
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
@@ -78,12 +78,13 @@ class Loop:
             body, content_type = marshal_result(invocation.result)
         except ShutdownRequested as shutdown:
             invocation.error = shutdown  # the shutdown phase runs this invocation's hooks, with this error
-            leave_if_forked(self.runner.pid)
+            if fork_state.child:
+                leave_forked_child()
             raise
         except BaseException as exc:
             invocation.error = exc
-        # A child process the handler forked comes back here too: it leaves, and the parent answers.
-        leave_if_forked(self.runner.pid, invocation.error)
+        if fork_state.child:  # a child process the handler forked comes back here too: it leaves, the parent answers
+            leave_forked_child(invocation.error)
         # 1. The response (or error) first: for a synchronous caller this is the end of the wait.
         if invocation.error is None:
             invocation.delivered = self._deliver(

@@ -100,7 +100,7 @@ def _load(config: Config, api: RuntimeApi) -> Handler:
     if config.task_root and config.task_root not in sys.path:
         sys.path.insert(0, config.task_root)
     try:
-        refuse_shadowing_modules()
+        refuse_shadowing_modules(config.task_root)
         return load_handler(config.handler)
     except BaseException as exc:  # SystemExit at import too: reported, where awslambdaric would just exit
         _report_init_error(api, report_from_exception(exc))

@@ -419,3 +419,15 @@ def test_a_user_module_named_runtime_is_a_clear_init_error(api: LambdaApiServer,
             assert other.invoke(b"{}").json() == "ok"
         finally:
             reference.stop()
+
+
+def test_a_data_folder_named_runtime_is_no_conflict(api: LambdaApiServer, tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 'ok'\n")
+    (tmp_path / "runtime").mkdir()
+    (tmp_path / "runtime" / "settings.json").write_text("{}")  # no __init__.py: not a package that shadows
+    env = base_env({"AWS_LAMBDA_RUNTIME_API": api.address, "PYTHONPATH": str(ROOT)}, task_root=tmp_path)
+    process = Process(runtime_command("app.handler"), env, cwd=tmp_path)
+    try:
+        assert api.invoke(b"{}").json() == "ok"
+    finally:
+        process.stop()
