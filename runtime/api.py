@@ -15,7 +15,7 @@ import select
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
-    from typing import Final
+    from typing import Final, NoReturn
 
 RUNTIME_PREFIX: Final = "/2018-06-01/runtime"
 EXTENSION_PREFIX: Final = "/2020-01-01/extension"
@@ -45,7 +45,6 @@ _RECV_SIZE: Final = 64 * 1024
 # Larger than any event Lambda sends (6 MB synchronous, 1 MB asynchronous): a reply that announces more is broken,
 # and is refused before the runtime tries to allocate it.
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024
-_DIGITS: Final = frozenset("0123456789")
 _HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 
 
@@ -284,13 +283,6 @@ class HttpConnection:
             raise _ConnectionDropped from exc
 
     def _read_response(self) -> Response:
-        while True:
-            response = self._read_one_response()
-            # An interim 100 Continue nobody asked for precedes the real reply (awslambdaric skips it too).
-            if not (100 <= response.status < 200 and response.status != 101):
-                return response
-
-    def _read_head(self) -> str:
         buffer = self._buffer
         got_bytes = bool(buffer)
         while True:
@@ -308,49 +300,48 @@ class HttpConnection:
                 raise _ConnectionDropped
             got_bytes = True
             buffer += chunk
-        head = bytes(buffer[:end])
+        raw_head = bytes(buffer[:end])
         del buffer[: end + 4]
-        if b"\0" in head:
-            self.close()
-            raise RuntimeApiError("response head with a NUL byte")
-        return head.decode("latin-1")
-
-    def _read_one_response(self) -> Response:
-        status_line, _, header_block = self._read_head().partition("\r\n")
+        status_line, _, header_block = raw_head.decode("latin-1").partition("\r\n")
         parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3 or not is_number(parts[1]):
+        # isdigit() alone accepts "²", which int() refuses: numbers from the wire are ASCII digits (also below).
+        if len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isdigit() or not parts[1].isascii():
+            self.close()
+            raise RuntimeApiError(f"not an HTTP/1.x status line: {status_line[:100]!r}")
+        if not parts[0].startswith("HTTP/1."):
             self.close()
             raise RuntimeApiError(f"not an HTTP/1.x status line: {status_line[:100]!r}")
         status = int(parts[1])
+        if 100 <= status < 200 and status != 101:
+            # An interim 100 Continue nobody asked for precedes the real reply (awslambdaric skips it too).
+            return self._read_response()
         headers: dict[str, str] = {}
         for line in header_block.split("\r\n"):
             name, sep, value = line.partition(":")
             if sep:
                 headers[name.strip().lower()] = value.strip()
 
-        if 100 <= status < 200 or status in (204, 304):
+        if status in (101, 204, 304):
             body = b""
         elif headers.get("transfer-encoding", "").lower() == "chunked":
             body = self._read_chunked()
         elif "content-length" in headers:
-            body = self._read_exactly(self._body_length(headers["content-length"]))
+            field = headers["content-length"]
+            if not (field.isdigit() and field.isascii() and len(field) <= 20):
+                self.close()
+                raise RuntimeApiError(f"bad Content-Length: {field[:40]!r}")
+            length = int(field)
+            body = self._read_exactly(length if length <= MAX_BODY_BYTES else self._too_long(length))
         else:
             body = self._read_until_close()
         if headers.get("connection", "").lower() == "close" or parts[0] == "HTTP/1.0":
             self.close()
         return Response(status, headers, body)
 
-    def _body_length(self, field: str, base: int = 10) -> int:
-        """A Content-Length or chunk size: ASCII digits only, and no more than a reply can hold."""
-        digits = _HEX_DIGITS if base == 16 else _DIGITS
-        if not field or len(field) > 20 or not digits.issuperset(field):
-            self.close()
-            raise RuntimeApiError(f"bad {'chunk size' if base == 16 else 'Content-Length'}: {field[:40]!r}")
-        length = int(field, base)
-        if length > MAX_BODY_BYTES:
-            self.close()
-            raise RuntimeApiError(f"a reply body of {length} bytes, more than the {MAX_BODY_BYTES} the runtime accepts")
-        return length
+    def _too_long(self, length: int) -> NoReturn:
+        """A body longer than a reply can hold is refused before anything is allocated for it."""
+        self.close()
+        raise RuntimeApiError(f"a reply body of {length} bytes, more than the {MAX_BODY_BYTES} the runtime accepts")
 
     def _read_exactly(self, length: int) -> bytes:
         buffer = self._buffer
@@ -397,15 +388,17 @@ class HttpConnection:
         total = 0
         while True:
             size_field = self._read_line().split(b";", 1)[0].strip().decode("latin-1")
-            size = self._body_length(size_field, 16)
+            if not size_field or len(size_field) > 16 or not _HEX_DIGITS.issuperset(size_field):
+                self.close()
+                raise RuntimeApiError(f"bad chunk size {size_field[:20]!r}")
+            size = int(size_field, 16)
             if size == 0:
                 while self._read_line():  # trailers, up to the empty line
                     pass
                 return b"".join(parts)
             total += size
             if total > MAX_BODY_BYTES:
-                self.close()
-                raise RuntimeApiError(f"a chunked reply body of more than {MAX_BODY_BYTES} bytes")
+                self._too_long(total)
             parts.append(self._read_exactly(size))
             if self._read_exactly(2) != b"\r\n":
                 self.close()
@@ -543,6 +536,9 @@ def parse_invocation(headers: dict[str, str], body: bytes) -> InvocationRequest:
         # It goes into the request line of /response: no result could be posted for it. Refused before the handler
         # runs, so no work of this invocation is started and then lost.
         raise RuntimeApiError(f"/next answered a request id that cannot go in a request line: {request_id[:60]!r}")
+    trace_id = headers.get(_TRACE_ID)
+    if trace_id is not None and "\0" in trace_id:  # it becomes _X_AMZN_TRACE_ID, and no environment value holds one
+        raise RuntimeApiError("/next answered a Lambda-Runtime-Trace-Id with a NUL byte")
     deadline = headers.get(_DEADLINE_MS, "")
     if not is_number(deadline):
         raise RuntimeApiError(f"/next answered a Lambda-Runtime-Deadline-Ms that is not a number: {deadline[:40]!r}")
@@ -550,7 +546,7 @@ def parse_invocation(headers: dict[str, str], body: bytes) -> InvocationRequest:
         request_id=request_id,
         deadline_ms=int(deadline),
         invoked_function_arn=headers.get(_FUNCTION_ARN),
-        trace_id=headers.get(_TRACE_ID),
+        trace_id=trace_id,
         client_context=headers.get(_CLIENT_CONTEXT),
         cognito_identity=headers.get(_COGNITO_IDENTITY),
         tenant_id=headers.get(_TENANT_ID),
