@@ -370,6 +370,14 @@ class PhaseRunner:
         # invocation is the user's choice, not the side effect of a setting. Their failures are still logged.
         built_in_only = not queue and not _scope.work
         queue.extend(_due(self._extra, invocation))
+        if not queue:
+            with _scope.lock:
+                idle = not _scope.work
+                if idle:  # nothing to run (the common case): close the scope and be done
+                    _scope.request_id = None
+            if idle:
+                self.end_invocation()
+                return PhaseReport(invocation.request_id)
         # Published before the deferred work is taken from the scope: SIGTERM at any point finds each task either
         # in the published queue or still in the scope (run_shutdown takes both).
         self._invocation = invocation
