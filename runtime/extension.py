@@ -109,6 +109,11 @@ class InternalExtension:
                 self._api.send_next()
 
     def _wait_phase_done(self) -> None:
+        # Block at once: this thread has just sent event/next, which opens Lambda's gate for the next invocation,
+        # and any bytecode it runs before blocking holds the GIL the main thread needs for that invocation. While
+        # idle there is nothing to watch; the invocation, if one starts, is looked at after the first idle tick.
+        if self._phases_done.acquire(timeout=_IDLE_POLL_S):
+            return
         warned_for: str | None = None
         while True:
             warn_at_ms = None if warned_for == self._activity.request_id else self._warn_at_ms()
