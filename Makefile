@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RIE := .cache/rie/aws-lambda-rie
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check unit bench setup clean
+.PHONY: run test lint typecheck check unit e2e bench setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,10 @@ test: setup check
 	RIE_BINARY=$(CURDIR)/$(RIE) $(VENV)/bin/pytest
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -m "not rie and not image and not soak"
+	$(VENV)/bin/pytest tests/unit
+
+e2e: $(STAMP)
+	$(VENV)/bin/pytest tests/e2e
 
 bench: setup
 	$(PY) -m bench

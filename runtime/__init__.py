@@ -1,7 +1,32 @@
 """A custom Python runtime for AWS Lambda with a built-in after-response phase: `after_response`, `defer`,
 `on_shutdown`."""
 
+from .context import LambdaContext
 from .hooks import DeferError, Invocation, after_response, defer, on_shutdown
 
+TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    from .handler import Handler
+
 __version__ = "0.1.0"
-__all__ = ["DeferError", "Invocation", "__version__", "after_response", "defer", "on_shutdown"]
+__all__ = [
+    "DeferError",
+    "Handler",
+    "Invocation",
+    "LambdaContext",
+    "__version__",
+    "after_response",
+    "defer",
+    "on_shutdown",
+]
+
+
+def __getattr__(name: str) -> object:
+    # `Handler`, the type of a handler function, for annotations: built on first use, so that importing `runtime`
+    # does not import `typing`.
+    if name == "Handler":
+        from collections.abc import Callable
+        from typing import Any
+
+        return Callable[[Any, Any], Any]
+    raise AttributeError(f"module 'runtime' has no attribute {name!r}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .context import FunctionInfo
-from .logs import LEVELS
+from .logformat import LEVELS
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:

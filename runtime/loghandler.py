@@ -6,7 +6,7 @@ import logging
 import time
 
 from .errors import ShutdownRequested, safe_str
-from .logs import (
+from .logformat import (
     JSON_DATE_FORMAT,
     JSON_FRAMES,
     LINE_JOIN,

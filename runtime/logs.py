@@ -1,8 +1,8 @@
 """Function logs as awslambdaric 4.x writes them: the root-logger handler, text and JSON formats, the telemetry fd.
 
-Sections 5.5-5.6 of ../shared/docs/lambda-platform.md. The request id of log records comes from `current`, a plain
-module-level object rather than a ContextVar: threads the handler starts must log the invocation's id too, as they
-do under awslambdaric, and a new thread does not inherit context variables.
+Sections 5.5-5.6 of ../shared/docs/lambda-platform.md. The formats, frame types and sinks are in `logformat`, which
+`loghandler` (the root handler, once `logging` is imported) uses too: imports go one way, logs -> loghandler ->
+logformat.
 
 `logging` costs ~8 ms of cold start, so it is imported only when someone uses it: if the function has not imported
 it by the end of init, a meta-path finder installs the root handler the moment it is first imported. User code sees
@@ -11,10 +11,22 @@ the same root logger set-up as under awslambdaric (a handler already there, so `
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
+from .logformat import (
+    JSON_DATE_FORMAT,
+    JSON_FRAMES,
+    LEVELS,
+    RUNTIME_LOGGER,
+    TEXT_DATE_FORMAT,
+    TEXT_FRAMES,
+    FramedSink,
+    Sink,
+    StdoutSink,
+    current,
+    indent,
+)
 from .marshal import to_json
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
@@ -22,112 +34,7 @@ if TYPE_CHECKING:
     import logging
     from importlib.machinery import ModuleSpec
     from types import ModuleType
-    from typing import Any, BinaryIO, Final, TextIO
-
-TEXT_FORMAT: Final = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
-TEXT_DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"
-JSON_DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
-# CloudWatch starts a new event at each "\n" of stdout; "\r" and a no-break-space indent keep a traceback in one.
-LINE_JOIN: Final = "\r"
-INDENT: Final = "\u00a0"
-
-# Telemetry log frame types, by level (§5.6).
-JSON_FRAMES: Final = {
-    level: code.to_bytes(4, "big")
-    for level, code in (
-        (0, 0xA55A0002),
-        (10, 0xA55A000A),
-        (20, 0xA55A000E),
-        (30, 0xA55A0012),
-        (40, 0xA55A0016),
-        (50, 0xA55A001A),
-    )
-}
-TEXT_FRAMES: Final = {
-    level: code.to_bytes(4, "big")
-    for level, code in (
-        (0, 0xA55A0003),
-        (10, 0xA55A000B),
-        (20, 0xA55A000F),
-        (30, 0xA55A0013),
-        (40, 0xA55A0017),
-        (50, 0xA55A001B),
-    )
-}
-DEFAULT_FRAME: Final = TEXT_FRAMES[0]
-
-# LogRecord attributes that are not "extra" fields of a JSON log line (awslambdaric's list).
-RESERVED_FIELDS: Final = frozenset(
-    {
-        "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info", "exc_text",
-        "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread", "threadName",
-        "processName", "process", "aws_request_id", "tenant_id", "_frame_type",
-    }
-)  # fmt: skip
-
-RUNTIME_LOGGER: Final = "runtime"
-
-# Level names: logging's, and Lambda's (AWS_LAMBDA_LOG_LEVEL says WARN and FATAL; TRACE is mapped to DEBUG).
-LEVELS: Final = {"DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "FATAL": 50, "CRITICAL": 50}
-
-
-class _Current:
-    """The invocation whose id log records carry, set by the loop for the handler and its after-response phase."""
-
-    __slots__ = ("request_id", "tenant_id")
-
-    def __init__(self) -> None:
-        self.request_id: str | None = None
-        self.tenant_id: str | None = None
-
-
-current = _Current()
-
-
-class Sink:
-    """Where log text goes: stdout, or the telemetry fd with one frame per record."""
-
-    def write(self, message: str, frame_type: bytes | None = None) -> None:
-        raise NotImplementedError
-
-    def write_error(self, lines: list[str], frame_type: bytes) -> None:
-        raise NotImplementedError
-
-    @property
-    def frames_records(self) -> bool:
-        return False
-
-
-class StdoutSink(Sink):
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream
-
-    def write(self, message: str, frame_type: bytes | None = None) -> None:
-        (self._stream or sys.stdout).write(message)
-
-    def write_error(self, lines: list[str], frame_type: bytes) -> None:
-        (self._stream or sys.stdout).write(LINE_JOIN.join(lines) + "\n")
-
-
-class FramedSink(Sink):
-    """`_LAMBDA_TELEMETRY_LOG_FD`: type ‖ length ‖ timestamp (µs) ‖ UTF-8 message, big-endian (§5.6)."""
-
-    def __init__(self, fd: int) -> None:
-        self._file: BinaryIO = os.fdopen(fd, "wb", 0)
-
-    def write(self, message: str, frame_type: bytes | None = None) -> None:
-        data = message.encode("utf-8", "replace")
-        timestamp = time.time_ns() // 1000
-        self._file.write(
-            (frame_type or DEFAULT_FRAME) + len(data).to_bytes(4, "big") + timestamp.to_bytes(8, "big") + data
-        )
-
-    def write_error(self, lines: list[str], frame_type: bytes) -> None:
-        self.write("\n".join(lines), frame_type)
-
-    @property
-    def frames_records(self) -> bool:
-        return True
+    from typing import Any, TextIO
 
 
 class _Settings:
@@ -221,11 +128,6 @@ def log_unhandled_error(report: dict[str, Any]) -> None:
     for element in report.get("stackTrace") or []:
         lines += [indent(line) for line in element.splitlines()] if element else [""]
     _settings.sink.write_error(lines, TEXT_FRAMES[40])
-
-
-def indent(line: str) -> str:
-    stripped = line.lstrip(" ")
-    return INDENT * (len(line) - len(stripped)) + stripped
 
 
 def runtime_logger() -> logging.Logger:

@@ -11,6 +11,7 @@ from .context import FunctionInfo, LambdaContext, parse_header_json
 from .errors import ShutdownRequested, report_from_exception
 from .extension import InternalExtension
 from .hooks import Invocation, PhaseRunner, fork_state, leave_forked_child
+from .logformat import current
 from .marshal import marshal_result, to_ascii_json, to_json, unmarshal_event
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
@@ -58,8 +59,8 @@ class Loop:
 
     def handle(self, request: InvocationRequest) -> None:
         """One invocation. Once its response is posted it cannot become an error, whatever the phase does."""
-        logs.current.request_id = request.request_id
-        logs.current.tenant_id = request.tenant_id
+        current.request_id = request.request_id
+        current.tenant_id = request.tenant_id
         _set_trace_id(request.trace_id)
         invocation = Invocation(request.request_id, request.deadline_ms, delivered=False)
         self.runner.begin_invocation(invocation)
@@ -94,8 +95,8 @@ class Loop:
             invocation.delivered = self._post_error(request, invocation.error)
         # 2. The after-response phase, before the next /next: Lambda keeps the environment running until then.
         self.runner.run(invocation)
-        logs.current.request_id = None
-        logs.current.tenant_id = None
+        current.request_id = None
+        current.tenant_id = None
         if isinstance(invocation.error, SystemExit):
             # The handler asked the process to end: reported to the caller, the phase ran, now exit.
             code = invocation.error.code

@@ -132,7 +132,11 @@ class LambdaApiServer:
         return f"{host!s}:{port}"
 
     def start(self) -> LambdaApiServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="lambda-api", daemon=True)
+        # serve_forever checks for shutdown() every poll_interval: the default 0.5 s made every stop wait that long
+        # (measured: the unit and e2e tests 88 s -> 46 s with 0.02 s); an idle wake-up 50 times a second costs nothing.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="lambda-api", daemon=True
+        )
         self._thread.start()
         return self
 

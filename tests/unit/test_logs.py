@@ -9,15 +9,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from runtime import logs
+from runtime import logformat, logs
 from runtime.loghandler import LambdaLogHandler
 
 
 @pytest.fixture
 def settings() -> Iterator[None]:
-    saved = (logs._settings.json_format, logs._settings.level, logs.current.request_id, logs.current.tenant_id)
+    saved = (
+        logs._settings.json_format,
+        logs._settings.level,
+        logformat.current.request_id,
+        logformat.current.tenant_id,
+    )
     yield
-    logs._settings.json_format, logs._settings.level, logs.current.request_id, logs.current.tenant_id = saved
+    logs._settings.json_format, logs._settings.level, logformat.current.request_id, logformat.current.tenant_id = saved
 
 
 @pytest.mark.parametrize("json_format", [False, True])
@@ -27,13 +32,13 @@ def test_a_thread_warning_is_the_line_the_root_handler_writes(
     settings: None, json_format: bool, tenant_id: str | None, hook: str | None
 ) -> None:
     logs._settings.json_format = json_format
-    logs.current.request_id = "8f5c-req"
-    logs.current.tenant_id = tenant_id
+    logformat.current.request_id = "8f5c-req"
+    logformat.current.tenant_id = tenant_id
     stream = io.StringIO()
-    handler = LambdaLogHandler(logs.StdoutSink(stream), json_format, frame_by_level=False)
+    handler = LambdaLogHandler(logformat.StdoutSink(stream), json_format, frame_by_level=False)
     assert handler.formatter is not None
     handler.formatter.converter = time.gmtime  # as logs.setup() installs it
-    record = logging.LogRecord(logs.RUNTIME_LOGGER, logging.WARNING, __file__, 1, "watchdog: héllo", None, None)
+    record = logging.LogRecord(logformat.RUNTIME_LOGGER, logging.WARNING, __file__, 1, "watchdog: héllo", None, None)
     record.created = 1764558000.123456  # a fixed time, with milliseconds
     record.msecs = 123.0
     if hook is not None:
@@ -48,6 +53,6 @@ def test_the_frame_type_follows_the_level_setting(settings: None) -> None:
     logs._settings.level = ""
     assert logs.format_warning("x", None, time.time())[1] is None
     logs._settings.level = "INFO"
-    assert logs.format_warning("x", None, time.time())[1] == logs.TEXT_FRAMES[30]
+    assert logs.format_warning("x", None, time.time())[1] == logformat.TEXT_FRAMES[30]
     logs._settings.json_format = True
-    assert logs.format_warning("x", None, time.time())[1] == logs.JSON_FRAMES[30]
+    assert logs.format_warning("x", None, time.time())[1] == logformat.JSON_FRAMES[30]
