@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.api import HttpConnection, RuntimeApi, RuntimeApiError, parse_invocation
+from runtime.api import RuntimeApi, RuntimeApiError, parse_invocation
+from runtime.httpclient import HttpConnection
 from tests.rawserver import RawServer, Script
 
 

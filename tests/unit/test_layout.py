@@ -18,7 +18,7 @@ def speakers(folder: Path) -> list[str]:
 
 
 def test_only_api_speaks_http_or_knows_runtime_api_paths_and_headers() -> None:
-    assert speakers(RUNTIME) == ["api.py", "cli.py"]
+    assert speakers(RUNTIME) == ["api.py", "cli.py", "httpclient.py"]
     # cli.py serves the emulator's RIE-style invoke endpoint to callers: no Runtime API path or header.
     assert not re.search(r"/2018-06-01|/2020-01-01|Lambda-Runtime-|Lambda-Extension-", (RUNTIME / "cli.py").read_text())
 
