@@ -2,7 +2,8 @@
 `on_shutdown`."""
 
 from .context import LambdaContext
-from .hooks import DeferError, Invocation, after_response, defer, on_shutdown
+from .hooks import DeferError, after_response, defer, on_shutdown
+from .invocation import Invocation
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ go through `httpclient.HttpConnection`, one connection per API user (the loop's 
 from __future__ import annotations
 
 from .httpclient import HttpConnection, NoReply, RuntimeApiError, is_number
+from .invocation import Request
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ __all__ = [
     "EXTENSION_PREFIX",
     "RUNTIME_PREFIX",
     "ExtensionApi",
-    "InvocationRequest",
     "NoReply",
     "RejectedRequest",
     "RuntimeApi",
@@ -58,39 +58,6 @@ class RejectedRequest(RuntimeApiError):
         super().__init__(f"{endpoint} answered {status}: {body.decode('utf-8', 'replace')[:500]}")
 
 
-class InvocationRequest:
-    """One `GET /runtime/invocation/next` reply, its headers parsed once."""
-
-    __slots__ = (
-        "body", "client_context", "cognito_identity", "content_type", "deadline_ms", "invocation_id",
-        "invoked_function_arn", "request_id", "tenant_id", "trace_id",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        request_id: str,
-        deadline_ms: int,
-        invoked_function_arn: str | None = None,
-        trace_id: str | None = None,
-        client_context: str | None = None,
-        cognito_identity: str | None = None,
-        tenant_id: str | None = None,
-        content_type: str | None = None,
-        invocation_id: str | None = None,
-        body: bytes = b"",
-    ) -> None:
-        self.request_id = request_id
-        self.deadline_ms = deadline_ms
-        self.invoked_function_arn = invoked_function_arn
-        self.trace_id = trace_id
-        self.client_context = client_context
-        self.cognito_identity = cognito_identity
-        self.tenant_id = tenant_id
-        self.content_type = content_type
-        self.invocation_id = invocation_id
-        self.body = body
-
-
 class RuntimeApi:
     """The Runtime API calls of the loop, named after its verbs (§1.2)."""
 
@@ -102,7 +69,7 @@ class RuntimeApi:
     def close(self) -> None:
         self._http.close()
 
-    def next_invocation(self) -> InvocationRequest:
+    def next_invocation(self) -> Request:
         """`GET /runtime/invocation/next`: block until Lambda hands out the next event."""
         self.send_next()
         return self.read_next()
@@ -111,7 +78,7 @@ class RuntimeApi:
         """Send `GET /runtime/invocation/next`: for Lambda, the runtime is done with the current invocation."""
         self._http.send_request("GET", RUNTIME_PREFIX + "/invocation/next")
 
-    def read_next(self) -> InvocationRequest:
+    def read_next(self) -> Request:
         """Block until the reply to `send_next()`: the next event."""
         if self._wakeup_fd is not None:
             self._http.wait_for_reply(self._wakeup_fd)
@@ -196,7 +163,7 @@ class ExtensionApi:
         return response.body
 
 
-def parse_invocation(headers: dict[str, str], body: bytes) -> InvocationRequest:
+def parse_invocation(headers: dict[str, str], body: bytes) -> Request:
     """Build the typed invocation from `/next`'s lower-cased headers; a reply without a request id is unusable."""
     request_id = headers.get(_REQUEST_ID)
     if not request_id:
@@ -211,7 +178,7 @@ def parse_invocation(headers: dict[str, str], body: bytes) -> InvocationRequest:
     deadline = headers.get(_DEADLINE_MS, "")
     if not is_number(deadline):
         raise RuntimeApiError(f"/next answered a Lambda-Runtime-Deadline-Ms that is not a number: {deadline[:40]!r}")
-    return InvocationRequest(
+    return Request(
         request_id=request_id,
         deadline_ms=int(deadline),
         invoked_function_arn=headers.get(_FUNCTION_ARN),

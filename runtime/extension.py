@@ -18,8 +18,8 @@ import _thread
 import time
 
 from .api import ExtensionApi, RejectedRequest, RuntimeApiError
-from .hooks import Activity
 from .logs import runtime_logger, thread_warning
+from .phase import Activity
 
 # While no invocation runs, the watchdog looks at the activity this often (a frozen environment uses no CPU).
 _IDLE_POLL_S = 0.25

@@ -6,19 +6,22 @@ import os
 import sys
 
 from . import logs
-from .api import InvocationRequest, NoReply, RejectedRequest, RuntimeApi, RuntimeApiError
+from .api import NoReply, RejectedRequest, RuntimeApi, RuntimeApiError
 from .context import FunctionInfo, LambdaContext, parse_header_json
 from .errors import ShutdownRequested, report_from_exception
 from .extension import InternalExtension
-from .hooks import Invocation, PhaseRunner, fork_state, leave_forked_child
+from .invocation import Invocation
 from .logformat import current
 from .marshal import marshal_result, to_ascii_json, to_json, unmarshal_event
+from .phase import PhaseRunner, fork_state, leave_forked_child
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from typing import Any
 
     from .handler import Handler
+    from .invocation import Request
 
 
 class Loop:
@@ -36,7 +39,7 @@ class Loop:
         self.function = function
         self.extension = extension
 
-    def serve(self, requests: Iterable[InvocationRequest] | None = None) -> None:
+    def serve(self, requests: Iterable[Request] | None = None) -> None:
         """Serve invocations until the process is told to stop; tests pass a finite iterable."""
         if requests is not None:
             for request in requests:
@@ -57,15 +60,18 @@ class Loop:
         if self.extension is not None:
             self.extension.phase_done()
 
-    def handle(self, request: InvocationRequest) -> None:
+    def handle(self, request: Request) -> None:
         """One invocation. Once its response is posted it cannot become an error, whatever the phase does."""
         current.request_id = request.request_id
         current.tenant_id = request.tenant_id
         _set_trace_id(request.trace_id)
-        invocation = Invocation(request.request_id, request.deadline_ms, delivered=False)
-        self.runner.begin_invocation(invocation)
+        self.runner.begin_invocation(request)
+        event: Any = None
+        context: LambdaContext | None = None
+        result: Any = None
+        error: BaseException | None = None
         try:
-            invocation.context = LambdaContext(
+            context = LambdaContext(
                 request.request_id,
                 request.deadline_ms,
                 request.invoked_function_arn,
@@ -74,36 +80,43 @@ class Loop:
                 request.tenant_id,
                 self.function,
             )
-            invocation.event = unmarshal_event(request.body, request.content_type)
-            invocation.result = self.handler(invocation.event, invocation.context)
-            body, content_type = marshal_result(invocation.result)
+            event = unmarshal_event(request.body, request.content_type)
+            result = self.handler(event, context)
+            body, content_type = marshal_result(result)
         except ShutdownRequested as shutdown:
-            invocation.error = shutdown  # the shutdown phase runs this invocation's hooks, with this error
-            if fork_state.child:
-                leave_forked_child()
+            # The shutdown phase runs this invocation's hooks, with this error.
+            self._cut_short(Invocation(request, event, context, result, shutdown, delivered=False))
             raise
         except BaseException as exc:
-            invocation.error = exc
+            error = exc
         if fork_state.child:  # a child process the handler forked comes back here too: it leaves, the parent answers
-            leave_forked_child(invocation.error)
+            leave_forked_child(error)
         # 1. The response (or error) first: for a synchronous caller this is the end of the wait.
-        if invocation.error is None:
-            invocation.delivered = self._deliver(
-                lambda: self.api.post_response(request.request_id, body, content_type, request.invocation_id)
-            )
-        else:
-            invocation.delivered = self._post_error(request, invocation.error)
+        try:
+            if error is None:
+                delivered = self._deliver(
+                    lambda: self.api.post_response(request.request_id, body, content_type, request.invocation_id)
+                )
+            else:
+                delivered = self._post_error(request, error)
+        except ShutdownRequested:
+            self._cut_short(Invocation(request, event, context, result, error, delivered=False))
+            raise
         # 2. The after-response phase, before the next /next: Lambda keeps the environment running until then.
-        self.runner.run(invocation)
+        self.runner.run(Invocation(request, event, context, result, error, delivered))
         current.request_id = None
         current.tenant_id = None
-        if isinstance(invocation.error, SystemExit):
+        if isinstance(error, SystemExit):
             # The handler asked the process to end: reported to the caller, the phase ran, now exit.
-            code = invocation.error.code
-            logs.runtime_logger().warning("the handler called sys.exit(%s): the runtime exits", _describe(code))
-            sys.exit(code)
+            logs.runtime_logger().warning("the handler called sys.exit(%s): the runtime exits", _describe(error.code))
+            sys.exit(error.code)
 
-    def _post_error(self, request: InvocationRequest, error: BaseException) -> bool:
+    def _cut_short(self, invocation: Invocation) -> None:
+        if fork_state.child:
+            leave_forked_child()
+        self.runner.cut_short(invocation)
+
+    def _post_error(self, request: Request, error: BaseException) -> bool:
         report = report_from_exception(error, request.request_id)
         document = report.to_dict()
         logs.log_unhandled_error(document)

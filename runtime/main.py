@@ -18,11 +18,12 @@ from .config import Config, ConfigError
 from .errors import ErrorReport, ShutdownRequested, report_from_exception
 from .extension import InternalExtension
 from .handler import load_handler, refuse_shadowing_modules
-from .hooks import PhaseRunner, registry, tag_threads
+from .hooks import registry, tag_threads
 from .loop import Loop
 from .marshal import preload, to_json
 from .memory import keep_heap_between_invocations
 from .observe import PhaseObserver
+from .phase import PhaseRunner
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import os
 
-from .hooks import Invocation, Task
+from .hooks import Task
+from .invocation import Invocation
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from . import logs
-from .hooks import PhaseReport
 from .marshal import to_json
+from .phase import PhaseReport
 
 
 class PhaseObserver:

@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.hooks import DeferError, Invocation, PhaseRunner, Registry, Task, defer
+from runtime.hooks import DeferError, Registry, Task, defer
+from runtime.invocation import Invocation, Request
+from runtime.phase import PhaseRunner
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ def close_runners() -> Iterator[None]:
 
 
 def invocation(ms_left: int = 60_000, error: BaseException | None = None) -> Invocation:
-    return Invocation("req-1", int(time.time() * 1000) + ms_left, event={}, error=error)
+    return Invocation(Request("req-1", int(time.time() * 1000) + ms_left), event={}, error=error)
 
 
 def hook(registry: Registry, fn: Any, **options: Any) -> None:
@@ -76,7 +78,7 @@ def test_deferred_first_in_order_then_hooks_and_nested_work_right_after_its_pare
         hook(registry, lambda _invocation, tree=tree: node(tree), name=f"hook{index}")
     runner = runner_for(registry)
     current = invocation()
-    runner.begin_invocation(current)
+    runner.begin_invocation(current.request)
     for tree in deferred:
         defer(node, tree)
     report = runner.run(current)
@@ -106,7 +108,7 @@ def test_defer_outside_an_invocation_is_a_clear_error() -> None:
 
 def test_defer_needs_something_to_call(registry: Registry) -> None:
     runner = runner_for(registry)
-    runner.begin_invocation(invocation())
+    runner.begin_invocation(invocation().request)
     try:
         with pytest.raises(TypeError, match="defer\\(\\) needs a callable or a coroutine, not int"):
             defer(42)
@@ -116,7 +118,7 @@ def test_defer_needs_something_to_call(registry: Registry) -> None:
 
 def test_the_per_invocation_limit(registry: Registry) -> None:
     runner = runner_for(registry, max_deferred=3)
-    runner.begin_invocation(invocation())
+    runner.begin_invocation(invocation().request)
     for _ in range(3):
         defer(print)
     with pytest.raises(DeferError, match="more than 3 times"):
@@ -127,7 +129,7 @@ def test_the_per_invocation_limit(registry: Registry) -> None:
 def test_the_phase_closes_the_scope(registry: Registry) -> None:
     runner = runner_for(registry)
     current = invocation()
-    runner.begin_invocation(current)
+    runner.begin_invocation(current.request)
     runner.run(current)
     with pytest.raises(DeferError):
         defer(print)
@@ -177,7 +179,7 @@ def test_a_coroutine_object_deferred_but_never_run_is_closed(registry: Registry)
 
     runner = runner_for(registry, margin_ms=10_000)
     current = invocation(ms_left=1000)
-    runner.begin_invocation(current)
+    runner.begin_invocation(current.request)
     defer(never())
     report = runner.run(current)  # no budget: skipped, and closed (no "never awaited" warning)
     assert report.items[0][1] == "skipped"

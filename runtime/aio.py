@@ -1,0 +1,62 @@
+"""The process's one asyncio event loop: coroutine hooks and deferred coroutines run on it (and later async handlers,
+the web bridge and streaming), so clients bound to it (aiohttp sessions, ...) survive from one invocation to the next.
+
+asyncio costs ~30 ms to import: only functions that use coroutines pay for it, at their first coroutine. The loop
+runs only while the runtime awaits something on it; between invocations it is still.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    import asyncio
+    from typing import Any
+
+
+class _Loop:
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+_state = _Loop()
+
+
+def run(awaitable: Any, timeout_s: float) -> None:
+    """Await `awaitable` on the process's loop; TimeoutError (and cancellation) after `timeout_s`."""
+    import asyncio
+
+    if _state.loop is None:
+        _state.loop = asyncio.new_event_loop()
+
+    async def bounded() -> None:
+        await asyncio.wait_for(_as_coroutine(awaitable), timeout_s)
+
+    _state.loop.run_until_complete(bounded())
+
+
+def cancel_leftover_tasks() -> list[str]:
+    """Cancel the tasks still pending on the loop (started and left running); return their coroutines' names.
+
+    The loop runs only while something is awaited: such a task would otherwise resume in a later invocation's phase.
+    """
+    if _state.loop is None:
+        return []
+    import asyncio
+
+    leftover = [task for task in asyncio.all_tasks(_state.loop) if not task.done()]
+    if not leftover:
+        return []
+    for task in leftover:
+        task.cancel()
+    _state.loop.run_until_complete(asyncio.wait(leftover, timeout=1.0))
+    return [getattr(task.get_coro(), "__qualname__", repr(task)) for task in leftover]
+
+
+def close() -> None:
+    """Close the loop, if one was made (tests, and the end of the process)."""
+    if _state.loop is not None:
+        _state.loop.close()
+        _state.loop = None
+
+
+async def _as_coroutine(awaitable: Any) -> Any:
+    return await awaitable
