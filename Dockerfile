@@ -46,7 +46,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 COPY pyproject.toml README.md bootstrap /src/runtime/
 COPY runtime/ /src/runtime/runtime/
 # --target: a plain folder, not the interpreter's site-packages, so the final stage can copy it
-# without pip. bin/: the package's console script (the local CLI), of no use in Lambda.
+# without pip. bin/: console scripts a dependency may bring, of no use in Lambda.
 # bootstrap goes where /lambda-entrypoint.sh execs it. --no-compile, then compileall with
 # unchecked-hash: the .pyc files stay valid whatever mtimes the layers give the .py files, and
 # Lambda's read-only file system means a missing .pyc is recompiled at every cold start.

@@ -18,11 +18,11 @@ $(RIE): | $(STAMP)
 setup: $(STAMP) $(RIE)
 
 run: $(STAMP)
-	$(PY) -m runtime invoke app.handler --task-root examples/hello --event '{"name": "Ada"}' --log-level INFO
+	$(PY) -m emulator invoke app.handler --task-root examples/hello --event '{"name": "Ada"}' --log-level INFO
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runtime tests bench scripts
-	$(VENV)/bin/ruff format --check runtime tests bench scripts
+	$(VENV)/bin/ruff check runtime emulator tests bench scripts
+	$(VENV)/bin/ruff format --check runtime emulator tests bench scripts
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -28,7 +28,7 @@ def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent).resolve()
     sys.path.insert(0, str(root))
     os.chdir(root)
-    from runtime.local.server import LambdaApiServer
+    from emulator.server import LambdaApiServer
     from tests.support import start_runtime
 
     env = {

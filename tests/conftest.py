@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 
-from runtime.local.server import LambdaApiServer
+from emulator.server import LambdaApiServer
 from tests.rawserver import RawServer, Script
 from tests.support import Process, start_runtime
 

@@ -6,7 +6,7 @@ import json
 import signal
 import time
 
-from runtime.local.server import LambdaApiServer, Recorded
+from emulator.server import LambdaApiServer, Recorded
 from tests.conftest import StartRuntime
 
 

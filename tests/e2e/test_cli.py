@@ -1,4 +1,4 @@
-"""`python -m runtime`: invoke and serve, and one clear line for each mistake."""
+"""`python -m emulator`: invoke and serve, and one clear line for each mistake."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ EXAMPLE = ROOT / "examples" / "hello"
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runtime", *args], cwd=ROOT, env=base_env(), capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "emulator", *args], cwd=ROOT, env=base_env(), capture_output=True, text=True, timeout=60
     )
 
 
@@ -65,7 +65,7 @@ def test_a_failing_function_exits_1_with_its_error() -> None:
 def test_serve_answers_the_rie_invoke_endpoint_and_prints_a_timeline_line() -> None:
     port = free_port()
     env = base_env()
-    server = Process([sys.executable, "-m", "runtime", "serve", "app.handler", "--task-root", str(EXAMPLE),
+    server = Process([sys.executable, "-m", "emulator", "serve", "app.handler", "--task-root", str(EXAMPLE),
                       "--port", str(port)], env, cwd=ROOT)  # fmt: skip
     try:
         server.wait_output("serving app.handler on http://127.0.0.1:")
@@ -98,7 +98,7 @@ def test_serve_on_a_port_in_use_says_so() -> None:
 def test_a_traceback_is_printed_one_line_per_line() -> None:
     # Bytes, not text: text mode would turn the "\r" this test looks for into "\n" itself.
     done = subprocess.run(
-        [sys.executable, "-m", "runtime", "invoke", "zoo.raise_value_error", "--task-root",
+        [sys.executable, "-m", "emulator", "invoke", "zoo.raise_value_error", "--task-root",
          str(ROOT / "tests" / "functions")],
         cwd=ROOT, env=base_env(), capture_output=True, timeout=60,
     )  # fmt: skip
@@ -111,8 +111,8 @@ def test_aws_credentials_and_home_reach_the_function() -> None:
     env = base_env({"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "tok",
                     "AWS_PROFILE": "dev", "HOME": "/home/someone"})  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "runtime", "invoke", "attack.dispatch", "--task-root", str(ROOT / "tests" / "functions"),
-         "--event", json.dumps({"call": "env_of", "names": names})],
+        [sys.executable, "-m", "emulator", "invoke", "attack.dispatch", "--task-root",
+         str(ROOT / "tests" / "functions"), "--event", json.dumps({"call": "env_of", "names": names})],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -131,7 +131,7 @@ def test_a_runtime_that_cannot_start_has_no_response_in_its_timeline() -> None:
 
 def test_serve_stops_on_sigterm_and_the_function_gets_its_shutdown() -> None:
     port = free_port()
-    server = Process([sys.executable, "-m", "runtime", "serve", "attack.dispatch", "--task-root",
+    server = Process([sys.executable, "-m", "emulator", "serve", "attack.dispatch", "--task-root",
                       str(ROOT / "tests" / "functions"), "--port", str(port)], base_env(), cwd=ROOT)  # fmt: skip
     try:
         server.wait_output("serving attack.dispatch on http://127.0.0.1:")

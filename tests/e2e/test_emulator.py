@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.local.emulator import Emulator
-from runtime.local.server import Result
+from emulator.environment import Emulator
+from emulator.server import Result
 from tests.support import FUNCTIONS
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.local.emulator import Emulator
-from runtime.local.server import LambdaApiServer, Recorded
+from emulator.environment import Emulator
+from emulator.server import LambdaApiServer, Recorded
 from tests.conftest import StartRuntime
 from tests.rawserver import RawServer, Script, read_request, reset
 from tests.support import FUNCTIONS, ROOT, start_runtime

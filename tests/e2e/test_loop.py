@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from runtime.local.server import LambdaApiServer, Recorded, Result
+from emulator.server import LambdaApiServer, Recorded, Result
 from tests.conftest import StartRuntime
 from tests.support import FUNCTIONS, free_port, start_runtime
 

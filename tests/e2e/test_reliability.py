@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.local.server import LambdaApiServer, Recorded
+from emulator.server import LambdaApiServer, Recorded
 from tests.conftest import StartRuntime
 from tests.e2e.test_faults import NEXT_HEAD, next_replies
 from tests.rawserver import RawServer, Script, read_request

@@ -9,7 +9,7 @@ Each image runs two ways, one container at a time, as an unprivileged user (Lamb
   is started directly with loopback-only addresses (the image's /lambda-entrypoint.sh would bind 0.0.0.0:8080), with
   _HANDLER taken from the image's CMD, as the entrypoint does;
 - through the image's own ENTRYPOINT and CMD with AWS_LAMBDA_RUNTIME_API set, i.e. the path real Lambda takes,
-  against runtime.local.server.LambdaApiServer, which answers the caller at `/response` as Lambda does and records
+  against emulator.server.LambdaApiServer, which answers the caller at `/response` as Lambda does and records
   when: that is how the tests see that the metrics flush and the EventBridge send happen after the response.
 
 Needs root and buildah (`bash scripts/image-tools.sh` installs it); without them every test here is skipped, saying
@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from runtime.local.server import LambdaApiServer
+from emulator.server import LambdaApiServer
 
 pytestmark = pytest.mark.image
 
@@ -407,12 +407,17 @@ def test_hello_image_layout(tools: Tools) -> None:
     assert env["RUNTIME_PYTHON"] == f"/usr/bin/python{tools.python_version}"
     assert env["PYTHONPATH"] == "/var/runtime"
     assert not any(key.startswith("PIP_") for key in env), env  # the build stage's settings stay there
-    # In the final stage: bootstrap, the runtime compiled to unchecked-hash .pyc, the function; no pip, no sources.
+    # In the final stage: bootstrap, the runtime compiled to unchecked-hash .pyc, the function; no pip, no sources,
+    # no emulator.
     script = (
         "import importlib.util, pathlib, sys\n"
         "assert importlib.util.find_spec('pip') is None, 'pip in the final image'\n"
         "assert not pathlib.Path('/src').exists(), 'build context in the final image'\n"
         "assert pathlib.Path('/var/runtime/bootstrap').stat().st_mode & 0o111, 'bootstrap not executable'\n"
+        # The tooling stays out: the emulator, its command line, and urllib3 (which only the tests use).
+        "for name in ['emulator', 'urllib3']:\n"
+        "    assert importlib.util.find_spec(name) is None, f'{name} in the final image'\n"
+        "assert not list(pathlib.Path('/var/runtime').glob('**/cli.py')), 'a command line in the image'\n"
         "tag = sys.implementation.cache_tag\n"
         "for py in ['/var/runtime/runtime/main.py', '/var/task/app.py']:\n"
         "    p = pathlib.Path(py)\n"

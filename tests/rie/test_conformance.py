@@ -1,4 +1,4 @@
-"""Conformance of `runtime.local.server.LambdaApiServer` with the real RIE: one scripted sequence of raw Runtime API
+"""Conformance of `emulator.server.LambdaApiServer` with the real RIE: one scripted sequence of raw Runtime API
 and Extensions API requests goes once to RIE and once to our server, and every step must get the same HTTP status and
 the same `errorType` in its body (None: no JSON error body).
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from runtime.local.server import LambdaApiServer, Result
+from emulator.server import LambdaApiServer, Result
 from tests.rie import _START_LOCK
 from tests.support import RIE_BINARY, Rie, base_env
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runtime.local.emulator import Emulator
+from emulator.environment import Emulator
 from tests.support import FUNCTIONS
 
 pytestmark = pytest.mark.soak

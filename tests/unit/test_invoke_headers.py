@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from runtime.local.server import invoke_headers
+from emulator.server import invoke_headers
 
 
 def test_the_client_context_of_an_invoke_call_becomes_the_next_header() -> None:

@@ -43,12 +43,11 @@ ResultCallback = Callable[[Result], None]
 
 
 def find_bootstrap() -> list[str]:
-    """The `bootstrap` next to the package (a source checkout or the wheel's copy), else the module it runs."""
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (package / "bootstrap", package.parent / "bootstrap"):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return [str(candidate)]
-    return [sys.executable, "-u", "-c", "from runtime.main import main; main()"]
+    """The repository's `bootstrap`, else the runtime as a module of this interpreter."""
+    candidate = Path(__file__).resolve().parent.parent / "bootstrap"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return [str(candidate)]
+    return [sys.executable, "-u", "-m", "runtime"]
 
 
 class Emulator:

@@ -1,7 +1,7 @@
-"""`python -m runtime`: run a function locally through the emulator, with real Lambda's timing.
+"""`python -m emulator`: run a function locally through the emulator, with real Lambda's timing.
 
-python -m runtime invoke app.handler --task-root examples/hello --event '{"name": "Ada"}'
-python -m runtime serve app.handler --task-root examples/hello --port 9000
+python -m emulator invoke app.handler --task-root examples/hello --event '{"name": "Ada"}'
+python -m emulator serve app.handler --task-root examples/hello --port 9000
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .local.emulator import Emulator
-from .local.server import Result, invoke_headers
-from .local.timeline import to_svg
+from .environment import Emulator
+from .server import Result, invoke_headers
+from .timeline import to_svg
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (("invoke", "run one invocation and print its response and timeline"),
                        ("serve", "serve a RIE-compatible invoke endpoint on loopback")):  # fmt: skip
@@ -131,7 +131,7 @@ def _invoke(emulator: Emulator, args: argparse.Namespace) -> int:
 def _serve(emulator: Emulator, args: argparse.Namespace) -> int:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        wbufsize = 64 * 1024  # one write per reply (see runtime/local/server.py)
+        wbufsize = 64 * 1024  # one write per reply (see emulator/server.py)
         disable_nagle_algorithm = True
 
         def log_message(self, format: str, *items: Any) -> None:
