@@ -1,4 +1,9 @@
-"""Configuration: the only place that reads the environment, once, at start-up."""
+"""Configuration: the only place that reads the environment, once, at start-up.
+
+`SETTINGS` is the one source of each `RUNTIME_*` setting: its variable, its default, how it is parsed and what it
+means. `Config` is built from it, a bad value becomes an init error naming the variable, and a test holds the
+README's configuration table to it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from .logformat import LEVELS
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 
 class ConfigError(Exception):
@@ -16,30 +22,106 @@ class ConfigError(Exception):
     error_type = "Runtime.ConfigInvalid"
 
 
+class Setting:
+    """One `RUNTIME_*` variable: the attribute of `Config` it sets, its default, its parser and its meaning."""
+
+    __slots__ = ("attribute", "default", "doc", "env", "parse")
+
+    def __init__(self, env: str, attribute: str, default: Any, parse: Callable[[str, str], Any], doc: str) -> None:
+        self.env = env
+        self.attribute = attribute
+        self.default = default
+        #: (variable name, raw non-empty value) -> the value; raises ConfigError
+        self.parse = parse
+        self.doc = doc
+
+    def read(self, environ: Mapping[str, str]) -> Any:
+        raw = environ.get(self.env, "").strip()
+        return self.parse(self.env, raw) if raw else self.default
+
+
+def _whole(minimum: int = 0) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        # isdigit() alone accepts "²", which int() refuses.
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:
+            raise ConfigError(f"{name} must be a whole number >= {minimum}, not {raw!r}")
+        return int(raw)
+
+    return parse
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "on", "yes"):
+        return True
+    if value in ("0", "false", "off", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off, not {raw!r}")
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _choice(*choices: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.upper() if choices[0].isupper() else raw.lower()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+        return value
+
+    return parse
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("RUNTIME_AFTER_RESPONSE_MARGIN_MS", "margin_ms", 200, _whole(),
+            "time kept free before the deadline; tasks that would run into it are skipped"),
+    Setting("RUNTIME_MAX_DEFERRED", "max_deferred", 1000, _whole(minimum=1), "`defer()` calls allowed per invocation"),
+    Setting("RUNTIME_SHUTDOWN_BUDGET_MS", "shutdown_budget_ms", 400, _whole(),
+            "time for pending work and `@on_shutdown` hooks after SIGTERM (Lambda allows 500)"),
+    Setting("RUNTIME_EXTENSION", "extension", True, _flag,
+            "register the internal extension (`off`: no SIGTERM at shutdown, no watchdog)"),
+    Setting("RUNTIME_EXTENSION_NAME", "extension_name", "after-response-runtime", _text,
+            "its name; must not be a file in `/opt/extensions`"),
+    Setting("RUNTIME_LOG_LEVEL", "runtime_log_level", "INFO", _choice(*LEVELS),
+            "level of the runtime's own logger `runtime` (summaries at INFO): `DEBUG`, `INFO`, `WARN`/`WARNING`, "
+            "`ERROR`, `FATAL`/`CRITICAL`; `AWS_LAMBDA_LOG_LEVEL` applies when it is stricter"),
+    Setting("RUNTIME_EMF", "emf", False, _flag, "write EMF metrics for the phase"),
+    Setting("RUNTIME_EMF_NAMESPACE", "emf_namespace", "AfterResponseRuntime", _text, "their CloudWatch namespace"),
+    Setting("RUNTIME_GC", "gc_mode", "off", _choice("off", "after_response"),
+            "`after_response`: collect garbage in the phase instead of during handlers"),
+    Setting("RUNTIME_GC_EVERY", "gc_every", 1, _whole(minimum=1), "collect every N invocations"),
+    Setting("RUNTIME_GC_RSS_MB", "gc_rss_mb", 0, _whole(), "collect only above M MB of resident memory"),
+)  # fmt: skip
+
+
 class Config:
-    """The runtime's settings (README "Configuration")."""
+    """The runtime's settings: Lambda's variables, and `SETTINGS` (README "Configuration")."""
+
+    # From SETTINGS (their defaults are there):
+    margin_ms: int
+    max_deferred: int
+    shutdown_budget_ms: int
+    extension: bool
+    extension_name: str
+    runtime_log_level: str
+    emf: bool
+    emf_namespace: str
+    gc_mode: str
+    gc_every: int
+    gc_rss_mb: int
 
     def __init__(
         self,
         handler: str,
         runtime_api: str,
         function: FunctionInfo,
+        settings: Mapping[str, str] | None = None,
         *,
         log_format: str | None = None,
         log_level: str | None = None,
         telemetry_fd: int | None = None,
         task_root: str | None = None,
-        margin_ms: int = 200,
-        max_deferred: int = 1000,
-        shutdown_budget_ms: int = 400,
-        extension: bool = True,
-        extension_name: str = "after-response-runtime",
-        runtime_log_level: str = "INFO",
-        emf: bool = False,
-        emf_namespace: str = "AfterResponseRuntime",
-        gc_mode: str = "off",
-        gc_every: int = 1,
-        gc_rss_mb: int = 0,
         initialization_type: str = "on-demand",
     ) -> None:
         self.handler = handler
@@ -49,18 +131,9 @@ class Config:
         self.log_level = log_level
         self.telemetry_fd = telemetry_fd
         self.task_root = task_root
-        self.margin_ms = margin_ms
-        self.max_deferred = max_deferred
-        self.shutdown_budget_ms = shutdown_budget_ms
-        self.extension = extension
-        self.extension_name = extension_name
-        self.runtime_log_level = runtime_log_level
-        self.emf = emf
-        self.emf_namespace = emf_namespace
-        self.gc_mode = gc_mode
-        self.gc_every = gc_every
-        self.gc_rss_mb = gc_rss_mb
         self.initialization_type = initialization_type
+        for setting in SETTINGS:
+            setattr(self, setting.attribute, setting.read(settings or {}))
 
     @property
     def initialised_ahead(self) -> bool:
@@ -76,63 +149,21 @@ class Config:
         api = environ.get("AWS_LAMBDA_RUNTIME_API", "")
         if not api:
             raise ConfigError("AWS_LAMBDA_RUNTIME_API is not set: bootstrap must run inside Lambda or an emulator")
-        fd = environ.get("_LAMBDA_TELEMETRY_LOG_FD")
-        gc_mode = environ.get("RUNTIME_GC", "off").strip().lower() or "off"
-        if gc_mode not in ("off", "after_response"):
-            raise ConfigError(f"RUNTIME_GC must be 'off' or 'after_response', not {gc_mode!r}")
+        fd = environ.get("_LAMBDA_TELEMETRY_LOG_FD", "").strip()
         return cls(
-            handler=handler,
-            runtime_api=api,
-            function=FunctionInfo(
+            handler,
+            api,
+            FunctionInfo(
                 function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME"),
                 function_version=environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
                 memory_limit_in_mb=environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
                 log_group_name=environ.get("AWS_LAMBDA_LOG_GROUP_NAME"),
                 log_stream_name=environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
             ),
+            environ,
             log_format=environ.get("AWS_LAMBDA_LOG_FORMAT"),
             log_level=environ.get("AWS_LAMBDA_LOG_LEVEL"),
-            telemetry_fd=_int(environ, "_LAMBDA_TELEMETRY_LOG_FD", None) if fd else None,
+            telemetry_fd=_whole()("_LAMBDA_TELEMETRY_LOG_FD", fd) if fd else None,
             task_root=environ.get("LAMBDA_TASK_ROOT"),
-            margin_ms=_int(environ, "RUNTIME_AFTER_RESPONSE_MARGIN_MS", 200),
-            max_deferred=_int(environ, "RUNTIME_MAX_DEFERRED", 1000, minimum=1),
-            shutdown_budget_ms=_int(environ, "RUNTIME_SHUTDOWN_BUDGET_MS", 400),
-            extension=_flag(environ, "RUNTIME_EXTENSION", True),
-            extension_name=environ.get("RUNTIME_EXTENSION_NAME", "after-response-runtime"),
-            runtime_log_level=_log_level(environ),
-            emf=_flag(environ, "RUNTIME_EMF", False),
-            emf_namespace=environ.get("RUNTIME_EMF_NAMESPACE", "AfterResponseRuntime"),
-            gc_mode=gc_mode,
-            gc_every=_int(environ, "RUNTIME_GC_EVERY", 1, minimum=1),
-            gc_rss_mb=_int(environ, "RUNTIME_GC_RSS_MB", 0),
             initialization_type=environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
         )
-
-
-def _int(environ: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        if default is None:
-            raise ConfigError(f"{name} is empty")
-        return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:  # isdigit() alone accepts "²"
-        raise ConfigError(f"{name} must be a whole number >= {minimum}, not {raw!r}")
-    return int(raw)
-
-
-def _log_level(environ: Mapping[str, str]) -> str:
-    raw = environ.get("RUNTIME_LOG_LEVEL", "").strip().upper() or "INFO"
-    if raw not in LEVELS:
-        raise ConfigError(f"RUNTIME_LOG_LEVEL must be one of {', '.join(LEVELS)}, not {raw!r}")
-    return raw
-
-
-def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "on", "yes"):
-        return True
-    if raw in ("0", "false", "off", "no"):
-        return False
-    raise ConfigError(f"{name} must be on or off, not {raw!r}")

@@ -1,0 +1,77 @@
+"""The settings table: the one source of each `RUNTIME_*` variable, its parsing, and the README's table."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from runtime.config import SETTINGS, Config, ConfigError, Setting
+from runtime.context import FunctionInfo
+from tests.support import ROOT
+
+
+def readme_row(setting: Setting) -> str:
+    default = setting.default
+    shown = ("on" if default else "off") if isinstance(default, bool) else str(default)
+    return f"| `{setting.env}` | `{shown}` | {setting.doc} |"
+
+
+def test_the_readme_lists_every_setting_as_the_table_defines_it() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for setting in SETTINGS:
+        assert readme_row(setting) in readme, readme_row(setting)
+    # ... and no RUNTIME_* variable the table does not know (RUNTIME_PYTHON is bootstrap's, read by the shell).
+    listed = set(re.findall(r"^\| `(RUNTIME_\w+)`", readme, re.MULTILINE))
+    assert listed == {setting.env for setting in SETTINGS} | {"RUNTIME_PYTHON"}
+
+
+def test_defaults_come_from_the_table() -> None:
+    config = Config("app.handler", "127.0.0.1:9001", FunctionInfo())
+    for setting in SETTINGS:
+        assert getattr(config, setting.attribute) == setting.default
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "expected"),
+    [
+        ("RUNTIME_AFTER_RESPONSE_MARGIN_MS", " 350 ", 350),
+        ("RUNTIME_EXTENSION", "OFF", False),
+        ("RUNTIME_LOG_LEVEL", "warn", "WARN"),
+        ("RUNTIME_GC", "After_Response", "after_response"),
+        ("RUNTIME_EMF_NAMESPACE", "Shop", "Shop"),
+    ],
+)
+def test_values_are_parsed(env: str, value: str, expected: object) -> None:
+    config = Config("app.handler", "127.0.0.1:9001", FunctionInfo(), {env: value})
+    attribute = next(s.attribute for s in SETTINGS if s.env == env)
+    assert getattr(config, attribute) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("RUNTIME_MAX_DEFERRED", "\u00b2"),
+        ("RUNTIME_MAX_DEFERRED", "0"),
+        ("RUNTIME_AFTER_RESPONSE_MARGIN_MS", "-1"),
+        ("RUNTIME_EXTENSION", "maybe"),
+        ("RUNTIME_LOG_LEVEL", "verbose"),
+        ("RUNTIME_GC", "always"),
+    ],
+)
+def test_a_bad_value_is_an_error_naming_the_variable(env: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=env):
+        Config("app.handler", "127.0.0.1:9001", FunctionInfo(), {env: value})
+
+
+def test_lambda_variables_come_from_the_environment() -> None:
+    config = Config.from_env(
+        {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "_HANDLER": "app.handler", "_LAMBDA_TELEMETRY_LOG_FD": "3",
+         "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start", "AWS_LAMBDA_FUNCTION_NAME": "f"},
+        ["bootstrap"],
+    )  # fmt: skip
+    assert (config.handler, config.runtime_api, config.telemetry_fd) == ("app.handler", "127.0.0.1:9001", 3)
+    assert config.initialised_ahead and config.function.function_name == "f"
+    assert Config.from_env({"AWS_LAMBDA_RUNTIME_API": "x:1"}, ["bootstrap", "mod.fn"]).handler == "mod.fn"
+    with pytest.raises(ConfigError, match="no handler"):
+        Config.from_env({"AWS_LAMBDA_RUNTIME_API": "x:1"}, ["bootstrap"])
