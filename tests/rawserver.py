@@ -67,3 +67,46 @@ def read_request(connection: socket.socket) -> bytes:
     while len(body) < length:
         body += connection.recv(65536)
     return head + b"\r\n\r\n" + body
+
+
+# Scripted Runtime APIs the e2e tests share ------------------------------------------------------------------------
+
+# The head of a /next reply for invocation "r1", without Content-Length and the blank line.
+NEXT_HEAD = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r1\r\nLambda-Runtime-Deadline-Ms: 9999999999999\r\n"
+ACCEPTED = b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}"
+FAILED = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}"
+
+
+def is_next(request: bytes) -> bool:
+    return b"/invocation/next" in request.split(b"\r\n", 1)[0]
+
+
+def next_replies(reply: bytes, close: Callable[[socket.socket], None] | None = None) -> Script:
+    """A Runtime API whose every /next gets `reply` (and then `close`); other requests get 202."""
+
+    def script(connection: socket.socket, _: int) -> None:
+        while request := read_request(connection):
+            if is_next(request):
+                connection.sendall(reply)
+                if close is not None:
+                    close(connection)
+                return
+            connection.sendall(ACCEPTED)
+
+    return script
+
+
+def serve_then_fail(next_reply: bytes) -> tuple[Script, list[bytes]]:
+    """A Runtime API whose first /next gets `next_reply` and later ones 500; posts get 202. Also returns the list
+    of requests it receives."""
+    received: list[bytes] = []
+
+    def script(connection: socket.socket, _: int) -> None:
+        while request := read_request(connection):
+            received.append(request)
+            if not is_next(request):
+                connection.sendall(ACCEPTED)
+            else:
+                connection.sendall(next_reply if sum(map(is_next, received)) == 1 else FAILED)
+
+    return script, received

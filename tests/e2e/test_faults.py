@@ -15,25 +15,8 @@ import pytest
 from emulator.environment import Emulator
 from emulator.server import LambdaApiServer, Recorded
 from tests.conftest import StartRuntime
-from tests.rawserver import RawServer, Script, read_request, reset
+from tests.rawserver import NEXT_HEAD, RawServer, Script, next_replies, reset
 from tests.support import FUNCTIONS, ROOT, start_runtime
-
-NEXT_HEAD = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r1\r\nLambda-Runtime-Deadline-Ms: 9999999999999\r\n"
-
-
-def next_replies(reply: bytes, close: Callable[[socket.socket], None] | None = None) -> Script:
-    """A Runtime API whose every /next gets `reply` (and then `close`); other requests get 202."""
-
-    def script(connection: socket.socket, _: int) -> None:
-        while request := read_request(connection):
-            if b"/invocation/next" in request.split(b"\r\n", 1)[0]:
-                connection.sendall(reply)
-                if close is not None:
-                    close(connection)
-                return
-            connection.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
-
-    return script
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,7 @@ import pytest
 
 from emulator.server import LambdaApiServer, Recorded
 from tests.conftest import StartRuntime
-from tests.e2e.test_faults import NEXT_HEAD, next_replies
-from tests.rawserver import RawServer, Script, read_request
+from tests.rawserver import NEXT_HEAD, RawServer, Script, next_replies, read_request, serve_then_fail
 from tests.support import ROOT, Process, base_env, runtime_command, start_runtime
 
 
@@ -370,24 +369,6 @@ def test_sigterm_during_a_slow_extension_registration_runs_the_shutdown_path(
     assert process.wait(10) == 0
     assert "Traceback" not in process.output()
     assert api.marks("shutdown-hook")
-
-
-def serve_then_fail(next_reply: bytes) -> tuple[Script, list[bytes]]:
-    """A Runtime API whose first /next gets `next_reply` and later ones 500; posts get 202. Also returns the list
-    of requests it receives."""
-    received: list[bytes] = []
-
-    def script(connection: socket.socket, _: int) -> None:
-        while request := read_request(connection):
-            received.append(request)
-            if b"/invocation/next" not in request.split(b"\r\n", 1)[0]:
-                connection.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
-            elif sum(b"/invocation/next" in r.split(b"\r\n", 1)[0] for r in received) == 1:
-                connection.sendall(next_reply)
-            else:
-                connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}")
-
-    return script, received
 
 
 # 9. A module named `runtime` in the task root ------------------------------------------------------------------
