@@ -17,7 +17,7 @@ from .phase import PhaseRunner, fork_state, leave_forked_child
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from typing import Any
 
     from .handler import Handler
@@ -39,18 +39,18 @@ class Loop:
         self.function = function
         self.extension = extension
 
-    def serve(self, requests: Iterable[Request] | None = None) -> None:
-        """Serve invocations until the process is told to stop; tests pass a finite iterable."""
-        if requests is not None:
-            for request in requests:
-                self.handle(request)
-                self._report_done()
-            return
+    def serve(self, invocations: int | None = None) -> None:
+        """Serve invocations until the process is told to stop, or `invocations` of them (in-process tests: the loop
+        as it runs in Lambda, against a Runtime API server on loopback, for a known number of invocations)."""
         self.api.send_next()
+        served = 0
         while True:
             self.handle(self.api.read_next())
+            served += 1
             if self.extension is not None and self.extension.failed:
                 raise RuntimeApiError(self.extension.failed)
+            if served == invocations:
+                return  # /next not sent: the server sees the loop stop after this invocation's phase
             # Ask for the next event first, then let the extension report this invocation done: its thread runs
             # while this one waits for the event, instead of competing with it for the GIL (docs/design.md).
             self.api.send_next()
