@@ -31,6 +31,12 @@ FUNCTION_ENV = {
 }
 
 
+def without_coverage(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without what starts coverage measurement in a Python process (pyproject.toml: patch = subprocess), for
+    tests that count what a fresh process imports or faults in."""
+    return {k: v for k, v in env.items() if not k.startswith("COVERAGE_PROCESS_")}
+
+
 def runtime_command(handler: str, runtime: str = "bootstrap") -> list[str]:
     if runtime == "awslambdaric":
         return [sys.executable, "-m", "awslambdaric", handler]

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from runtime.errors import MarshalError, UnmarshalError
 from runtime.marshal import marshal_result, unmarshal_event
-from tests.support import ROOT
+from tests.support import ROOT, without_coverage
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +205,13 @@ def _modules_after(code: str) -> set[str]:
     """The modules a fresh interpreter has loaded after running `code` with the runtime importable."""
     program = textwrap.dedent(code) + "\nimport sys; print(' '.join(sys.modules))"
     done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True, cwd=ROOT
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=ROOT,
+        env=without_coverage(os.environ),
     )
     return set(done.stdout.split())
 

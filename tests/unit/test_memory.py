@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, without_coverage
 
 # What one invocation with a ~100 KB event allocates and frees in large blocks, in the runtime's order: the head's
 # receive chunk, the rest of the body, the joined body, its decoded text, then everything freed after the response.
@@ -38,8 +38,8 @@ _INVOCATIONS = textwrap.dedent(
 
 
 def page_faults(mode: str) -> int:
-    # glibc's defaults: no malloc settings inherited from the environment.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    # glibc's defaults: no malloc settings inherited from the environment; no coverage measurement either.
+    env = {k: v for k, v in without_coverage(os.environ).items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
     done = subprocess.run(
         [sys.executable, "-c", _INVOCATIONS, str(ROOT), mode],
         capture_output=True,
