@@ -1,11 +1,11 @@
-"""A local Lambda execution environment with real Lambda's timing (../shared/docs/lambda-platform.md §2-4).
+"""A local Lambda execution environment with real Lambda's timing (platform §2-4).
 
 It runs the real `bootstrap` as a child process with the environment Lambda gives, serves it the Runtime and
 Extensions APIs (`server.py`), and plays the synchronous caller: the caller gets the result when the runtime POSTs
 it, the invocation ends when the runtime and its extensions call next, the function timeout covers the whole
 invocation including the after-response phase, and a timeout or a crash resets the environment (the next invoke is a
-cold start). RIE instead holds the caller's reply until `/next` (§2.2), which makes after-response work look like
-latency; this emulator shows it as Lambda does.
+cold start). RIE instead holds the caller's reply until `/next` (platform §2.2), which makes after-response work look
+like latency; this emulator shows it as Lambda does. "platform §N" is docs/platform.md.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import IO
 from .server import LambdaApiServer, Result
 from .timeline import Hook, Timeline, parse_hooks
 
-INIT_LIMIT_S = 10.0  # §4.1: "The Init phase is limited to 10 seconds"
-SHUTDOWN_BUDGET_S = 0.5  # §3.4: 500 ms for a runtime with an internal extension
+INIT_LIMIT_S = 10.0  # platform §4.1: "The Init phase is limited to 10 seconds"
+SHUTDOWN_BUDGET_S = 0.5  # platform §3.4: 500 ms for a runtime with an internal extension
 _POLL_S = 0.005
 # Passed from the emulator's environment to the function's: AWS credentials and where SDKs look for them.
 _FORWARDED = frozenset(
@@ -91,7 +91,7 @@ class Emulator:
     # The environment -------------------------------------------------------------------------------------------
 
     def environment(self) -> dict[str, str]:
-        """What Lambda puts in the runtime's environment (§4.2), plus the caller's RUNTIME_* settings."""
+        """What Lambda puts in the runtime's environment (platform §4.2), plus the caller's RUNTIME_* settings."""
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": os.environ.get("LANG", "en_US.UTF-8"),
@@ -179,7 +179,7 @@ class Emulator:
         return self.process is not None and self.process.poll() is None
 
     def stop_environment(self) -> None:
-        """Lambda's shutdown: SIGTERM when an extension is registered, SIGKILL after the budget (§3.4, §4.1)."""
+        """Lambda's shutdown: SIGTERM when an extension is registered, SIGKILL after the budget (platform §3.4)."""
         process = self.process
         if process is None:
             return
@@ -243,7 +243,7 @@ class Emulator:
                 if time.monotonic() - self._started_at > self.init_limit_s:
                     if retried_init:
                         return self._fail(request_id, _timeout_result(request_id, self.timeout_s))
-                    # §4.1: Lambda retries init during the first invocation, with the function timeout.
+                    # platform §4.1: Lambda retries init during the first invocation, with the function timeout.
                     retried_init = True
                     self.log(f"emulator: init took over {self.init_limit_s:.0f} s; starting it again\n")
                     self.stop_environment()
@@ -267,7 +267,7 @@ class Emulator:
                 return
             if time.time() * 1000 > self.server.timing(request_id).deadline_ms:
                 # The function timeout covers the after-response phase too: the caller keeps its response, the
-                # environment is reset and the next invocation is a cold start (§2.3).
+                # environment is reset and the next invocation is a cold start (platform §2.3).
                 self.log(f"emulator: {request_id} timed out after its response; resetting the environment\n")
                 self.stop_environment()
                 self.server.finish_current(result)

@@ -1,6 +1,6 @@
 """A Runtime API and Extensions API server with Lambda's semantics, on loopback: the test fake and the emulator's core.
 
-It is the server side of ../shared/docs/lambda-platform.md §1-3, as RAPID implements it:
+It is the server side of platform §1-3, as RAPID implements it:
 - the caller gets the result the moment the runtime POSTs `/response` or `/error` (real Lambda; RIE instead waits
   for the runtime's next `/next`, §2.2);
 - an invocation ends only when the runtime and every INVOKE-subscribed extension have called next again; the next
@@ -305,10 +305,10 @@ class LambdaApiServer:
     def _next(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
         with self._cond:
             if self._init_error is not None:
-                # After /runtime/init/error the runtime is in RAPID's InitError state: no /next (§1.2).
+                # After /runtime/init/error the runtime is in RAPID's InitError state: no /next (platform §1.2).
                 reply(403, {}, _error("InvalidStateTransition", "State transition from InitError to Ready failed"))
                 return
-            # Registration closes at the runtime's first /next (§3.3).
+            # Registration closes at the runtime's first /next (platform §3.3).
             self._registration_open = False
             invocation = self._current
             # A /next while the invocation runs (no result yet) gets that invocation again, as from RAPID's Running
@@ -353,7 +353,7 @@ class LambdaApiServer:
         }
 
     def _init_complete(self) -> bool:
-        # Init completes when every registered extension has called /extension/event/next once (§3.3).
+        # Init completes when every registered extension has called /extension/event/next once (platform §3.3).
         if not self._init_done:
             self._init_done = all(extension.waiting for extension in self._extensions.values())
             if self._init_done:
@@ -387,7 +387,7 @@ class LambdaApiServer:
     def _post_init_error(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
         with self._cond:
             # RAPID takes an init error only in its Started state: not a second one, and not once the runtime has
-            # called /next (registration closed then), whether an invocation runs or not (§1.2).
+            # called /next (registration closed then), whether an invocation runs or not (platform §1.2).
             if self._init_error is not None or not self._registration_open:
                 state = "InitError" if self._init_error is not None else "Ready"
                 reply(403, {}, _error("InvalidStateTransition", f"State transition from {state} to InitError failed"))
@@ -398,7 +398,7 @@ class LambdaApiServer:
 
     def _register(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
         # RAPID's order of checks (rapi/handler/agentregister.go, core/registrations.go): name, body, events, then
-        # closed registration, the limit of 10, a name already taken (§3.1-3.3).
+        # closed registration, the limit of 10, a name already taken (platform §3.1-3.3).
         name = request.headers.get("lambda-extension-name", "")
         if not name:
             reply(403, {}, _error("Extension.InvalidExtensionName", "Empty extension name"))
@@ -410,7 +410,7 @@ class LambdaApiServer:
         invalid = next((event for event in events if event != "INVOKE"), None)
         if invalid is not None:
             # Every extension registered with this server is internal (no executable in /opt/extensions), and an
-            # internal extension may not subscribe to SHUTDOWN (§3.2).
+            # internal extension may not subscribe to SHUTDOWN (platform §3.2).
             why = "ShutdownEventNotSupportedForInternalExtension" if invalid == "SHUTDOWN" else "ErrorInvalidEventType"
             reply(403, {}, _error("Extension.InvalidEventType", f"{invalid}: {why}"))
             return

@@ -1,6 +1,6 @@
 """The Lambda Runtime API and Extensions API client: the only module that knows a Runtime API path or header.
 
-Lambda serves both APIs as plain HTTP/1.1 on a loopback address (../shared/docs/lambda-platform.md §1.1); requests
+Lambda serves both APIs as plain HTTP/1.1 on a loopback address (platform §1.1); requests
 go through `httpclient.HttpConnection`, one connection per API user (the loop's and the extension thread's).
 """
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 RUNTIME_PREFIX: Final = "/2018-06-01/runtime"
 EXTENSION_PREFIX: Final = "/2020-01-01/extension"
 
-# Headers of /next (§1.3), compared lower-cased.
+# Headers of /next (platform §1.3), compared lower-cased.
 _REQUEST_ID: Final = "lambda-runtime-aws-request-id"
 _DEADLINE_MS: Final = "lambda-runtime-deadline-ms"
 _FUNCTION_ARN: Final = "lambda-runtime-invoked-function-arn"
@@ -27,14 +27,14 @@ _TENANT_ID: Final = "lambda-runtime-aws-tenant-id"
 _INVOCATION_ID: Final = "lambda-runtime-invocation-id"
 _CONTENT_TYPE: Final = "content-type"
 
-# Headers the runtime sends (§1.4).
+# Headers the runtime sends (platform §1.4).
 _ERROR_TYPE_HEADER: Final = "Lambda-Runtime-Function-Error-Type"
 _XRAY_CAUSE_HEADER: Final = "Lambda-Runtime-Function-XRay-Error-Cause"
 _INVOCATION_ID_HEADER: Final = "Lambda-Runtime-Invocation-Id"
 _EXTENSION_NAME_HEADER: Final = "Lambda-Extension-Name"
 _EXTENSION_ID_HEADER: Final = "Lambda-Extension-Identifier"
 
-# RAPID crops the X-Ray cause to 64 KiB (§1.4): a larger header is left out rather than sent.
+# RAPID crops the X-Ray cause to 64 KiB (platform §1.4): a larger header is left out rather than sent.
 _XRAY_CAUSE_MAX_BYTES: Final = 64 * 1024
 __all__ = [
     "EXTENSION_PREFIX",
@@ -59,7 +59,7 @@ class RejectedRequest(RuntimeApiError):
 
 
 class RuntimeApi:
-    """The Runtime API calls of the loop, named after its verbs (§1.2)."""
+    """The Runtime API calls of the loop, named after its verbs (platform §1.2)."""
 
     def __init__(self, address: str, wakeup_fd: int | None = None) -> None:
         self.address = address
@@ -102,7 +102,7 @@ class RuntimeApi:
         xray_cause: bytes | None = None,
         invocation_id: str | None = None,
     ) -> None:
-        """`POST /runtime/invocation/{id}/error` with the error type header awslambdaric leaves out (§1.4, §5.2)."""
+        """`POST /runtime/invocation/{id}/error`, with the error type header awslambdaric leaves out (platform §1.4)."""
         headers = {"Content-Type": "application/json", _ERROR_TYPE_HEADER: _error_type_header(error_type)}
         if xray_cause is not None and len(xray_cause) < _XRAY_CAUSE_MAX_BYTES:
             headers[_XRAY_CAUSE_HEADER] = xray_cause.decode("ascii")
@@ -121,12 +121,12 @@ class RuntimeApi:
             return
         if 400 <= response.status < 500:
             raise RejectedRequest(path, response.status, response.body)
-        # 500: "Container error. Non-recoverable state. Runtime should exit promptly." (§1.2)
+        # 500: "Container error. Non-recoverable state. Runtime should exit promptly." (platform §1.2)
         raise RuntimeApiError(f"{path} answered {response.status}: {_text(response.body)}")
 
 
 class ExtensionApi:
-    """The Extensions API calls of the internal extension, on a connection of its own (§3.1)."""
+    """The Extensions API calls of the internal extension, on a connection of its own (platform §3.1)."""
 
     def __init__(self, address: str) -> None:
         self._http = HttpConnection(address)
@@ -136,7 +136,7 @@ class ExtensionApi:
         self._http.close()
 
     def register(self, name: str, events: list[str]) -> None:
-        """`POST /extension/register`; Lambda closes registration at the runtime's first `/next` (§3.3)."""
+        """`POST /extension/register`; Lambda closes registration at the runtime's first `/next` (platform §3.3)."""
         # Event names are fixed words (INVOKE, SHUTDOWN): no JSON library needed for this body.
         body = ('{"events": [' + ", ".join(f'"{event}"' for event in events) + "]}").encode()
         response = self._http.request("POST", EXTENSION_PREFIX + "/register", {_EXTENSION_NAME_HEADER: name}, body)
@@ -193,7 +193,7 @@ def parse_invocation(headers: dict[str, str], body: bytes) -> Request:
 
 
 def _error_type_header(error_type: str) -> str:
-    """RAPID keeps only `(Runtime|Function).Name` in the error type header (§1.4): exceptions go as `Function.Name`."""
+    """RAPID keeps only `(Runtime|Function).Name` error types (platform §1.4): exceptions go as `Function.Name`."""
     if error_type.startswith(("Runtime.", "Function.")):
         return error_type
     letters = "".join(ch for ch in error_type.rpartition(".")[2] if ch.isascii() and ch.isalpha())

@@ -1,4 +1,4 @@
-"""The `context` argument of a handler: awslambdaric 4.x's LambdaContext, attribute for attribute (§5.4)."""
+"""The `context` argument of a handler: awslambdaric 4.x's LambdaContext, attribute for attribute (platform §5.4)."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ class LambdaContext:
 
 
 def parse_header_json(value: str | None, name: str) -> dict[str, Any] | None:
-    """The client-context or cognito-identity header as a dict; awslambdaric's error for bad JSON (§5.1).
+    """The client-context or cognito-identity header as a dict; awslambdaric's error for bad JSON (platform §5.1).
 
     awslambdaric fails with an AttributeError on valid JSON that is not an object; that is reported as the same
     `Runtime.LambdaContextUnmarshalError` here (README "Compatibility").

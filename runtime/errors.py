@@ -1,4 +1,4 @@
-"""Error reports: the one shape that goes to `/error` and `/init/error`, with awslambdaric's vocabulary (§5.1-5.2)."""
+"""Error reports: the one shape that goes to `/error` and `/init/error`, awslambdaric's vocabulary (platform §5.2)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 # Frames of this package at the top of a traceback are the runtime calling user code; users never see them.
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-# RAPID crops the X-Ray cause to 64 KiB (§1.4); the innermost frames and the start of the message matter most.
+# RAPID crops the X-Ray cause to 64 KiB (platform §1.4); the innermost frames and the start of the message matter most.
 _XRAY_MAX_MESSAGE = 4096
 _XRAY_MAX_FRAMES = 64
 

@@ -1,7 +1,7 @@
 """The internal extension: keeps Lambda's invocation open through the after-response phase, and watches its deadline.
 
-Why an extension at all (§3.3-3.4): registering one makes Lambda send SIGTERM before shutting the environment down,
-which is what lets `@on_shutdown` hooks run; and an INVOKE-subscribed extension that has not called next yet keeps
+Why an extension at all (platform §3.3-3.4): registering one makes Lambda send SIGTERM before shutting the environment
+down, which is what lets `@on_shutdown` hooks run; and an INVOKE-subscribed extension that has not called next yet keeps
 the invocation (and so the phase) open on Lambda's side even if the runtime's own next call were made early.
 
 Its thread never competes with the handler for the GIL at the start of an invocation: it sends
@@ -49,7 +49,7 @@ class InternalExtension:
         _thread.start_new_thread(self._run, ())
 
     def wait_registered(self, timeout_s: float = 5.0) -> bool:
-        # Lambda closes registration at the runtime's first /next: later attempts get 403 RegistrationClosed (§3.3).
+        # Registration closes at the runtime's first /next: later attempts get 403 RegistrationClosed (platform §3.3).
         if not self._registered.acquire(timeout=timeout_s):
             runtime_logger().warning(
                 "internal extension: registration took over %.0f s; going on without it", timeout_s
@@ -66,7 +66,7 @@ class InternalExtension:
 
     def _run(self) -> None:
         try:
-            # INVOKE only: internal extensions may not subscribe to SHUTDOWN (§3.2).
+            # INVOKE only: internal extensions may not subscribe to SHUTDOWN (platform §3.2).
             self._api.register(self._name, ["INVOKE"])
             self._api.send_next()
         except Exception as exc:

@@ -1,4 +1,4 @@
-"""Load the handler named by `_HANDLER`, with awslambdaric's rules and error types (§5.1)."""
+"""Load the handler named by `_HANDLER`, with awslambdaric's rules and error types (platform §5.1)."""
 
 from __future__ import annotations
 

@@ -132,7 +132,7 @@ def on_shutdown(*, name: str | None = None) -> Callable[[F], F]: ...
 def on_shutdown(fn: Any = None, /, *, name: str | None = None) -> Any:
     """Register `fn()` (plain or `async def`) to run when Lambda shuts the environment down (SIGTERM).
 
-    Lambda grants a runtime with an internal extension 500 ms for this (§3.4); what does not fit is skipped and
+    Lambda grants a runtime with an internal extension 500 ms for this (platform §3.4); what does not fit is skipped and
     logged. Deferred work that had not run yet runs first.
     """
 

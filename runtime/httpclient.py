@@ -46,7 +46,7 @@ class HttpConnection:
     """A keep-alive HTTP/1.1 connection to one host:port, reopened when the server closes it.
 
     Blocking, no timeout: `/next` and `/extension/event/next` long-poll and the process may be frozen for a long
-    time between two bytes (§1.2, "Do not set a client timeout"). A signal handler that raises interrupts a wait.
+    time between two bytes (platform §1.2). A signal handler that raises interrupts a wait.
     """
 
     def __init__(self, address: str) -> None:

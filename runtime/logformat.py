@@ -23,7 +23,7 @@ JSON_DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 LINE_JOIN: Final = "\r"
 INDENT: Final = "\u00a0"
 
-# Telemetry log frame types, by level (§5.6).
+# Telemetry log frame types, by level (platform §5.6).
 JSON_FRAMES: Final = {
     level: code.to_bytes(4, "big")
     for level, code in (
@@ -102,7 +102,7 @@ class StdoutSink(Sink):
 
 
 class FramedSink(Sink):
-    """`_LAMBDA_TELEMETRY_LOG_FD`: type ‖ length ‖ timestamp (µs) ‖ UTF-8 message, big-endian (§5.6)."""
+    """`_LAMBDA_TELEMETRY_LOG_FD`: type ‖ length ‖ timestamp (µs) ‖ UTF-8 message, big-endian (platform §5.6)."""
 
     def __init__(self, fd: int) -> None:
         self._file: BinaryIO = os.fdopen(fd, "wb", 0)

@@ -1,6 +1,6 @@
 """Function logs as awslambdaric 4.x writes them: the root-logger handler, text and JSON formats, the telemetry fd.
 
-Sections 5.5-5.6 of ../shared/docs/lambda-platform.md. The formats, frame types and sinks are in `logformat`, which
+platform §5.5-5.6. The formats, frame types and sinks are in `logformat`, which
 `loghandler` (the root handler, once `logging` is imported) uses too: imports go one way, logs -> loghandler ->
 logformat.
 

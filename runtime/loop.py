@@ -162,7 +162,7 @@ def _describe(code: object) -> str:
 
 
 def _set_trace_id(trace_id: str | None) -> None:
-    # X-Ray SDKs read the trace id of the current invocation from the environment (§5.7).
+    # X-Ray SDKs read the trace id of the current invocation from the environment (platform §5.7).
     if trace_id is not None:
         os.environ["_X_AMZN_TRACE_ID"] = trace_id
     else:

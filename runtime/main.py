@@ -48,7 +48,7 @@ def main() -> NoReturn:
         config = Config.from_env(os.environ, sys.argv)
     except ConfigError as exc:
         _fail_before_config(exc)
-    # awslambdaric removes the telemetry fd variable so child processes do not write frames to it (§5.6).
+    # awslambdaric removes the telemetry fd variable so child processes do not write frames to it (platform §5.6).
     os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
     logs.setup(config.log_format, config.log_level, config.telemetry_fd, config.runtime_log_level)
 

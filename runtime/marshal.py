@@ -1,4 +1,4 @@
-"""Event and result (un)marshalling, byte for byte as awslambdaric 4.x does it (§5.3).
+"""Event and result (un)marshalling, byte for byte as awslambdaric 4.x does it (platform §5.3).
 
 awslambdaric marshals with simplejson. Importing it (with the `re`, `enum`, `decimal` and `collections` it needs)
 costs 5-7 ms of every cold start, so the common cases go through the standard library's C parser and encoder

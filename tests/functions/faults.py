@@ -1,4 +1,4 @@
-"""Handlers that misbehave in the ways issue 7 lists."""
+"""Handlers that misbehave: keyboard interrupts, unprintable messages, binary output, stray threads and signals."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ Runtime API. RIE starts that command at the first invocation, not at its own sta
 AWS_LAMBDA_RUNTIME_API = its `--runtime-api-address` (test_rie_starts_the_runtime_at_the_first_invocation); so the
 script starts with an invocation and waits for the runtime process before it registers the extension ("during init").
 
-What RIE answers (EXPECTED; ../shared/docs/lambda-platform.md §1.2, §3): extension checks in RAPID's order (name,
+What RIE answers (EXPECTED; docs/platform.md §1.2, §3): extension checks in RAPID's order (name,
 body, event types, then closed registration and a name already taken), so a late registration with a bad event is
 InvalidEventType, not RegistrationClosed; an event/next identifier that is not a UUID is InvalidExtensionIdentifier;
 a second `/next` while the invocation runs gets the same invocation again (200, RAPID's Running state); `/response`

@@ -435,7 +435,7 @@ def test_response_too_large() -> None:
     Function.ResponseSizeTooLarge. The body the caller gets is the same (RAPID writes it), but:
     awslambdaric raises on the 413 and its process dies (so RIE answers 502 and re-inits for the next invocation);
     ours logs the 413 as an ERROR and goes on to `/next` (RIE answers 200, one init for both invocations).
-    awslambdaric's crash is a bug (lambda-platform.md §6 item 5: 413 → still call `/next`); we keep ours."""
+    awslambdaric's crash is a bug (docs/platform.md §1.2: after a 413 the runtime still calls `/next`); we keep ours."""
     both = results("too_large")
     for ric, ours in zip(both["awslambdaric"].calls, both["bootstrap"].calls, strict=True):
         assert ours.normal_body == ric.normal_body, describe(ric, ours)

@@ -147,7 +147,7 @@ def test_after_response_summary_in_json_format(tmp_path: Path) -> None:
 
 
 def test_rie_replies_only_after_next(hooks: tuple[Rie, Path]) -> None:
-    """RIE (classic mode) holds its HTTP reply until the runtime calls `/next` again (lambda-platform.md §2.2): its
+    """RIE (classic mode) holds its HTTP reply until the runtime calls `/next` again (docs/platform.md §2.2): its
     invoke handler waits for the whole invoke, i.e. for the runtime's next `/next` and every extension's, before
     writing the body it already has. Production Lambda answers the caller when the runtime posts `/response`.
 
