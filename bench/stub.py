@@ -31,7 +31,7 @@ def build(out_dir: Path) -> Path:
 
 
 @dataclass(frozen=True, slots=True)
-class Invocation:
+class InvocationTimes:
     """The stub's CLOCK_MONOTONIC timestamps (ns) of one invocation."""
 
     next_ns: int  # the runtime's /next request fully read
@@ -52,7 +52,7 @@ class StubRun:
     register_ns: int = 0
     extensions: int = 0
     extensions_invoke: int = 0  # of which subscribed to INVOKE
-    invocations: list[Invocation] = field(default_factory=list)
+    invocations: list[InvocationTimes] = field(default_factory=list)
     final_next_ns: int = 0
     rss_kb: dict[int, tuple[int, int]] = field(default_factory=dict)  # after K results: (VmRSS, VmHWM)
     rss_end_kb: tuple[int, int] = (-1, -1)
@@ -129,7 +129,7 @@ def parse(text: str) -> StubRun:
             run.extensions_invoke = int(values[1]) if len(values) > 1 else run.extensions
         elif key == "inv":
             n = [int(v) for v in values]
-            run.invocations.append(Invocation(n[1], n[2], n[3], n[4], n[5], bool(n[6])))
+            run.invocations.append(InvocationTimes(n[1], n[2], n[3], n[4], n[5], bool(n[6])))
         elif key == "final_next_ns":
             run.final_next_ns = int(values[0])
         elif key == "rss":

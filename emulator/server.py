@@ -61,7 +61,10 @@ class Result:
 
 
 @dataclass
-class _Invocation:
+class _Record:
+    """The platform side's record of one invocation: the caller's event, when each step happened, the result. (What
+    the runtime sees of it is `runtime.invocation.Request`.)"""
+
     request_id: str
     event: bytes
     headers: dict[str, str]
@@ -112,9 +115,9 @@ class LambdaApiServer:
         self.requests: list[Recorded] = []
         self.interceptor: Interceptor | None = None
         self._cond = threading.Condition()
-        self._pending: list[_Invocation] = []
-        self._current: _Invocation | None = None
-        self._all: dict[str, _Invocation] = {}
+        self._pending: list[_Record] = []
+        self._current: _Record | None = None
+        self._all: dict[str, _Record] = {}
         self._extensions: dict[str, _Extension] = {}
         self._registration_open = True
         self._init_error: Result | None = None
@@ -169,7 +172,7 @@ class LambdaApiServer:
 
     def submit(self, event: bytes, headers: dict[str, str] | None = None, timeout_s: float | None = None) -> str:
         """Queue an invocation; returns its request id."""
-        invocation = _Invocation(str(uuid.uuid4()), event, dict(headers or {}), timeout_s or self.timeout_s)
+        invocation = _Record(str(uuid.uuid4()), event, dict(headers or {}), timeout_s or self.timeout_s)
         with self._cond:
             self._all[invocation.request_id] = invocation
             self._pending.append(invocation)
@@ -325,7 +328,7 @@ class LambdaApiServer:
             headers = self._event_headers(invocation)
         reply(200, headers, invocation.event)
 
-    def _dispatch(self) -> _Invocation | None:
+    def _dispatch(self) -> _Record | None:
         """Wait, holding the lock, until the next invocation may start, and start it; None: the server stops."""
         while not (self._current is None and self._pending and self._init_complete()):
             if not self._cond.wait(timeout=1.0) and self._httpd.stopping:
@@ -342,7 +345,7 @@ class LambdaApiServer:
         self._cond.notify_all()
         return invocation
 
-    def _event_headers(self, invocation: _Invocation) -> dict[str, str]:
+    def _event_headers(self, invocation: _Record) -> dict[str, str]:
         extra = dict(invocation.headers)
         return {
             "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
@@ -458,7 +461,7 @@ class LambdaApiServer:
             extension.waiting = False
         reply(200, {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())}, event)
 
-    def _invoke_event(self, invocation: _Invocation) -> bytes:
+    def _invoke_event(self, invocation: _Record) -> bytes:
         return json.dumps(
             {
                 "eventType": "INVOKE",
@@ -468,18 +471,18 @@ class LambdaApiServer:
             }
         ).encode()
 
-    def _maybe_end(self, invocation: _Invocation) -> None:
+    def _maybe_end(self, invocation: _Record) -> None:
         if invocation.runtime_next and not invocation.extensions_pending and invocation.result is not None:
             invocation.ended_at = time.monotonic()
             invocation.ended.set()
             if self._current is invocation:
                 self._current = None
 
-    def _finish(self, invocation: _Invocation, result: Result) -> None:
+    def _finish(self, invocation: _Record, result: Result) -> None:
         invocation.result = result
         invocation.done.set()
 
-    def _find(self, request_id: str) -> _Invocation:
+    def _find(self, request_id: str) -> _Record:
         with self._cond:
             return self._all[request_id]
 

@@ -59,7 +59,9 @@ class Process:
     """A child process whose stdout and stderr go to one temporary file, readable at any time."""
 
     def __init__(self, command: list[str], env: Mapping[str, str], cwd: Path = FUNCTIONS) -> None:
-        self._log: IO[bytes] = tempfile.TemporaryFile()
+        # Append mode: the child writes through the same open file as this process reads it (seek, read); without
+        # O_APPEND its writes land at whatever offset the last read left, over earlier output.
+        self._log: IO[bytes] = tempfile.TemporaryFile(mode="a+b")
         try:
             self.popen = subprocess.Popen(command, env=dict(env), cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
         except BaseException:
