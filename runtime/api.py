@@ -70,16 +70,9 @@ class RuntimeApi:
         self._http.close()
 
     def next_invocation(self) -> Request:
-        """`GET /runtime/invocation/next`: block until Lambda hands out the next event."""
-        self.send_next()
-        return self.read_next()
-
-    def send_next(self) -> None:
-        """Send `GET /runtime/invocation/next`: for Lambda, the runtime is done with the current invocation."""
+        """`GET /runtime/invocation/next`: for Lambda, the runtime is done with the last invocation; block until the
+        next one comes. Any signal wakes the wait (see HttpConnection.wait_for_reply), so SIGTERM is handled at once."""
         self._http.send_request("GET", RUNTIME_PREFIX + "/invocation/next")
-
-    def read_next(self) -> Request:
-        """Block until the reply to `send_next()`: the next event."""
         if self._wakeup_fd is not None:
             self._http.wait_for_reply(self._wakeup_fd)
         response = self._http.read_response()
@@ -148,19 +141,9 @@ class ExtensionApi:
         self.extension_id = extension_id
 
     def send_next(self) -> None:
-        """Send `GET /extension/event/next`: for Lambda, the extension is done with the current invocation."""
+        """Send `GET /extension/event/next`: the extension is ready (Lambda's init waits for it). It subscribes to
+        no events, so the request is never answered."""
         self._http.send_request("GET", EXTENSION_PREFIX + "/event/next", {_EXTENSION_ID_HEADER: self.extension_id})
-
-    def connection_lost(self) -> bool:
-        """Whether Lambda closed the connection of the pending `event/next` (it will never answer it)."""
-        return self._http.closed_by_server()
-
-    def read_event(self) -> bytes:
-        """Block until the reply to `send_next()`, the next INVOKE event; returns its JSON."""
-        response = self._http.read_response()
-        if response.status != 200:
-            raise RejectedRequest(EXTENSION_PREFIX + "/event/next", response.status, response.body)
-        return response.body
 
 
 def parse_invocation(headers: dict[str, str], body: bytes) -> Request:

@@ -1,30 +1,31 @@
-"""The internal extension: keeps Lambda's invocation open through the after-response phase, and watches its deadline.
+"""The internal extension: what makes Lambda send SIGTERM at shutdown, and the watchdog of the deadline.
 
-Why an extension at all (platform §3.3-3.4): registering one makes Lambda send SIGTERM before shutting the environment
-down, which is what lets `@on_shutdown` hooks run; and an INVOKE-subscribed extension that has not called next yet keeps
-the invocation (and so the phase) open on Lambda's side even if the runtime's own next call were made early.
+Why an extension at all (platform §3.4): Lambda sends SIGTERM before shutting down an environment with a registered
+extension, which is what lets `@on_shutdown` hooks and pending work run. It registers for no events: the runtime's
+own `/next`, sent after the after-response phase, is what keeps each invocation open through the phase (platform
+§2.1), so an INVOKE subscription would only add a second party Lambda waits for at every invocation (measured:
+turnaround 1.7x awslambdaric with it; docs/design.md "The internal extension"). Its one `event/next`, sent during
+init as Lambda requires (platform §3.3), is never answered.
 
-Its thread never competes with the handler for the GIL at the start of an invocation: it sends
-`GET /extension/event/next` as soon as a phase is done, but reads Lambda's reply (the next INVOKE event) only when
-the runtime reports that invocation's phase done too. While it waits it knows the deadline from the main thread's
-published activity and warns, naming the hook still running, when the deadline gets close (docs/design.md).
+Its thread is then the watchdog: it sleeps until the margin before the running invocation's deadline (or a quarter
+second while nothing runs) and warns, naming the hook still running, if the main thread has not finished by then.
+It never touches the main thread's hot path: no lock and no message per invocation.
 """
 
 from __future__ import annotations
 
 # `_thread`, not `threading`: `threading` and the `functools` and `collections` it imports cost ~1.5 ms of every
-# cold start, for one daemon thread and two locks. (`threading.Lock` is `_thread.allocate_lock`.)
+# cold start, for one daemon thread and one lock. (`threading.Lock` is `_thread.allocate_lock`.)
 import _thread
 import time
 
-from .api import ExtensionApi, RejectedRequest, RuntimeApiError
+from .api import ExtensionApi
 from .logs import runtime_logger, thread_warning
 from .phase import Activity
 
-# While no invocation runs, the watchdog looks at the activity this often (a frozen environment uses no CPU).
-_IDLE_POLL_S = 0.25
-# How often a broken event/next connection is opened again before the extension counts as failed.
-_RETRIES = 3
+# How long the watchdog sleeps at most before it looks at the main thread's activity again: a new invocation is seen
+# within this (well before any deadline's margin: Lambda's shortest timeout is 1 s). A frozen environment uses no CPU.
+_TICK_S = 0.25
 
 
 class InternalExtension:
@@ -33,15 +34,10 @@ class InternalExtension:
         self._name = name
         self._activity = activity
         self._margin_ms = margin_ms
-        # Plain locks used as one-shot signals: a locked lock is "not yet". One futex call each way, where a
-        # Semaphore or an Event goes through a Condition (docs/design.md, "The internal extension").
-        self._phases_done = _thread.allocate_lock()
-        self._phases_done.acquire()
+        # A locked lock is "not yet": released once registration is over, whatever its outcome.
         self._registered = _thread.allocate_lock()
         self._registered.acquire()
         self.active = False
-        #: why the extension stopped for good, once it has: the loop then ends the runtime (exit code 2)
-        self.failed: str | None = None
 
     def start(self) -> None:
         """Register in the background; `wait_registered()` must return before the runtime's first `/next`."""
@@ -57,17 +53,11 @@ class InternalExtension:
             self.active = False
         return self.active
 
-    def phase_done(self) -> None:
-        """The runtime finished an invocation's after-response phase: let Lambda know through the extension."""
-        # Never twice in a row: Lambda hands out the next invocation only after this one's `event/next`, which the
-        # extension thread sends after taking the lock.
-        if self.active and self._phases_done.locked():
-            self._phases_done.release()
-
     def _run(self) -> None:
         try:
-            # INVOKE only: internal extensions may not subscribe to SHUTDOWN (platform §3.2).
-            self._api.register(self._name, ["INVOKE"])
+            # No events: see the module's docstring (on Lambda Managed Instances an internal extension may not
+            # subscribe to any). Init ends only once every registered extension has called event/next.
+            self._api.register(self._name, [])
             self._api.send_next()
         except Exception as exc:
             thread_warning(
@@ -77,59 +67,20 @@ class InternalExtension:
             return
         self.active = True
         self._registered.release()
-        try:
-            while True:
-                self._wait_phase_done()
-                self._next_event()
-        except Exception as exc:
-            # Lambda waits for this extension's event/next at every invocation: without it every later invocation
-            # would stay open until its timeout. The loop exits after the current phase instead (exit code 2).
-            self.failed = f"internal extension: event/next failed: {exc}"
-            thread_warning(self.failed + "; the runtime exits after this invocation so Lambda starts a fresh one")
+        self._watch()
 
-    def _next_event(self) -> None:
-        """Read the event Lambda released this extension with, then tell Lambda it is done with it.
-
-        A connection that breaks is opened again and event/next sent again (up to 3 times, 0.1 s doubling, as
-        awslambdaric retries /next); a refusal (a status other than 200) is final.
-        """
-        for attempt in range(_RETRIES + 1):
-            try:
-                self._api.read_event()
-                self._api.send_next()
-                return
-            except RejectedRequest:
-                raise
-            except RuntimeApiError as exc:
-                if attempt == _RETRIES:
-                    raise
-                thread_warning(f"internal extension: event/next failed, asking again: {exc}")
-                time.sleep(0.1 * 2**attempt)
-                self._api.close()
-                self._api.send_next()
-
-    def _wait_phase_done(self) -> None:
-        # Block at once: this thread has just sent event/next, which opens Lambda's gate for the next invocation,
-        # and any bytecode it runs before blocking holds the GIL the main thread needs for that invocation. While
-        # idle there is nothing to watch; the invocation, if one starts, is looked at after the first idle tick.
-        if self._phases_done.acquire(timeout=_IDLE_POLL_S):
-            return
+    def _watch(self) -> None:
         warned_for: str | None = None
         while True:
             warn_at_ms = None if warned_for == self._activity.request_id else self._warn_at_ms()
-            timeout = _IDLE_POLL_S if warn_at_ms is None else max(warn_at_ms / 1000 - time.time(), 0.0)
-            if self._phases_done.acquire(timeout=timeout):
-                return
-            running = self._activity.name
-            warn_at_ms = None if warned_for == self._activity.request_id else self._warn_at_ms()
-            if running is None and self._api.connection_lost():
-                # Idle, and the event/next that tells Lambda this extension is done was dropped: without another
-                # one Lambda would wait for it until the invocation times out.
-                thread_warning("internal extension: the event/next connection was closed, asking again")
-                self._api.close()
-                self._api.send_next()
+            now_ms = time.time() * 1000
+            if warn_at_ms is None or now_ms < warn_at_ms:
+                wait_s = _TICK_S if warn_at_ms is None else min((warn_at_ms - now_ms) / 1000, _TICK_S)
+                time.sleep(wait_s)
                 continue
-            if warn_at_ms is None or running is None or time.time() * 1000 < warn_at_ms:
+            running = self._activity.name
+            if running is None:  # between two items of a phase, or done: look again at the next tick
+                time.sleep(0.01)
                 continue
             warned_for = self._activity.request_id
             deadline_ms = self._activity.deadline_ms or 0

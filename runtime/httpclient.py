@@ -100,18 +100,6 @@ class HttpConnection:
                 self.close()
                 raise RuntimeApiError(f"{method} {path}: the connection closed while sending") from None
 
-    def closed_by_server(self) -> bool:
-        """Whether the server closed the connection while a reply is awaited (no byte of it has come)."""
-        if self._sock is None or self._buffer:
-            return False
-        assert self._idle is not None
-        if not self._idle.poll(0):
-            return False
-        try:
-            return not self._sock.recv(1, _socket.MSG_PEEK)
-        except OSError:
-            return True
-
     def wait_for_reply(self, wakeup_fd: int) -> None:
         """Block until the reply starts to arrive, waking up on `wakeup_fd` too.
 

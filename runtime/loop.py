@@ -9,7 +9,6 @@ from . import logs
 from .api import NoReply, RejectedRequest, RuntimeApi, RuntimeApiError
 from .context import FunctionInfo, LambdaContext, parse_header_json
 from .errors import ShutdownRequested, report_from_exception
-from .extension import InternalExtension
 from .invocation import Invocation
 from .logformat import current
 from .marshal import marshal_result, to_ascii_json, to_json, unmarshal_event
@@ -31,34 +30,22 @@ class Loop:
         handler: Handler,
         runner: PhaseRunner,
         function: FunctionInfo,
-        extension: InternalExtension | None = None,
     ) -> None:
         self.api = api
         self.handler = handler
         self.runner = runner
         self.function = function
-        self.extension = extension
 
     def serve(self, invocations: int | None = None) -> None:
         """Serve invocations until the process is told to stop, or `invocations` of them (in-process tests: the loop
         as it runs in Lambda, against a Runtime API server on loopback, for a known number of invocations)."""
-        self.api.send_next()
         served = 0
         while True:
-            self.handle(self.api.read_next())
+            # For Lambda, /next is "done with the last invocation": sent only once its after-response phase is over.
+            self.handle(self.api.next_invocation())
             served += 1
-            if self.extension is not None and self.extension.failed:
-                raise RuntimeApiError(self.extension.failed)
             if served == invocations:
-                return  # /next not sent: the server sees the loop stop after this invocation's phase
-            # Ask for the next event first, then let the extension report this invocation done: its thread runs
-            # while this one waits for the event, instead of competing with it for the GIL (docs/design.md).
-            self.api.send_next()
-            self._report_done()
-
-    def _report_done(self) -> None:
-        if self.extension is not None:
-            self.extension.phase_done()
+                return
 
     def handle(self, request: Request) -> None:
         """One invocation. Once its response is posted it cannot become an error, whatever the phase does."""

@@ -72,7 +72,7 @@ def main() -> NoReturn:
         # (measured: p99 with a 100 KB event 2.6 -> 1.3 ms; docs/design.md).
         gc.freeze()
         tag_threads("init")
-        Loop(api, handler, runner, config.function, extension).serve()
+        Loop(api, handler, runner, config.function).serve()
     except ShutdownRequested:
         _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
         # The open invocation's work that had not run (SIGTERM in the handler, the POST or the phase) runs first.
@@ -135,7 +135,7 @@ def _fail_before_config(exc: ConfigError) -> NoReturn:
 
 
 def _signal_wakeup_fd() -> int:
-    """A pipe every signal writes to, whichever thread the kernel delivers it to (see RuntimeApi.read_next)."""
+    """A pipe every signal writes to, whichever thread the kernel delivers it to (see RuntimeApi.next_invocation)."""
     read_end, write_end = os.pipe()
     os.set_blocking(read_end, False)
     os.set_blocking(write_end, False)

@@ -79,37 +79,6 @@ def test_a_refused_extension_registration_leaves_the_runtime_serving(
     assert len(warnings) == 1 and f"answered {status}" in warnings[0]
 
 
-def test_an_extension_refused_by_the_api_ends_the_runtime_after_the_phase(
-    api: LambdaApiServer, start: StartRuntime
-) -> None:
-    """Lambda waits for an INVOKE extension at every invocation: one that can no longer call event/next would hold
-    every later invocation open until its timeout, so the runtime exits (2) instead of taking another invocation.
-
-    The extension learns of the failure once the runtime waits for the next invocation already: the one that comes
-    (this server, unlike Lambda, does not wait for a failed extension) is served in full, phase included."""
-    calls: list[Recorded] = []
-
-    def fail_second_event_next(request: Recorded) -> tuple[int, dict[str, str], bytes] | None:
-        if request.path.endswith("/event/next"):
-            calls.append(request)
-            if len(calls) == 2:
-                # The server no longer waits for this extension, as Lambda would after an extension error.
-                api.extension_failed(request.headers["lambda-extension-identifier"])
-                return 500, {}, b'{"errorType": "Scripted"}'
-        return None
-
-    api.interceptor = fail_second_event_next
-    process = start("phase.handler")
-    for _ in range(3):
-        assert api.result(api.submit(b"{}")).json()["ok"] is True
-    assert process.wait(10) == 2
-    output = process.output()
-    assert "internal extension: event/next failed: /2020-01-01/extension/event/next answered 500" in output
-    assert "the Runtime API failed, exiting so Lambda starts a fresh environment: internal extension" in output
-    assert len(api.marks("second")) == 3  # every phase ran before the exit
-    assert len(api.find("/invocation/next")) == 3  # and no fourth invocation was asked for
-
-
 @pytest.mark.parametrize(
     ("handler", "event", "check"),
     [

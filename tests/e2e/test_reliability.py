@@ -213,24 +213,6 @@ def test_no_watchdog_alarm_for_a_coroutine_the_runtime_cancels_itself(
     assert "watchdog:" not in output
 
 
-def test_the_extension_recovers_from_a_dropped_event_next_connection(api: LambdaApiServer, start: StartRuntime) -> None:
-    calls: list[Recorded] = []
-
-    def drop_second_event_next(request: Recorded) -> tuple[int, dict[str, str], bytes] | None:
-        if request.path.endswith("/event/next"):
-            calls.append(request)
-            if len(calls) == 2:
-                raise ConnectionResetError  # the server drops the connection without a reply
-        return None
-
-    api.interceptor = drop_second_event_next
-    process = start("attack.ok")
-    for _ in range(3):
-        run(api, {})
-    assert "internal extension: the event/next connection was closed, asking again" in process.output()
-    assert process.popen.poll() is None
-
-
 # 13. Configuration and logs --------------------------------------------------------------------------------------
 
 
