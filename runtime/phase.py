@@ -15,7 +15,6 @@ import os
 import sys
 import time
 
-from . import aio
 from .errors import ShutdownRequested, safe_str
 from .hooks import DeferScope, Task, tag_threads
 from .invocation import Invocation
@@ -137,7 +136,8 @@ class PhaseRunner:
         started = time.monotonic()
         self._drain_until_closed(queue, invocation.deadline_ms - self.margin_ms, invocation, report)
         report.duration_ms = (time.monotonic() - started) * 1000
-        leftover = aio.cancel_leftover_tasks()
+        aio = sys.modules.get("runtime.aio")  # no event loop unless a coroutine has run
+        leftover = aio.cancel_leftover_tasks() if aio is not None else []
         if leftover:
             runtime_logger().warning(
                 "after-response: cancelled %d asyncio task(s) left running at the end of the phase of %s: %s",
@@ -182,7 +182,9 @@ class PhaseRunner:
 
     def close(self) -> None:
         """Release the event loop of coroutine hooks, if one was made."""
-        aio.close()
+        aio = sys.modules.get("runtime.aio")
+        if aio is not None:
+            aio.close()
 
     def _drain_until_closed(
         self,
@@ -227,6 +229,9 @@ class PhaseRunner:
             if hasattr(result, "__await__"):
                 timeout_s = min(budget_ms / 1000, task.timeout) if task.timeout is not None else budget_ms / 1000
                 self.activity.cancel_at_ms = time.time() * 1000 + timeout_s * 1000
+                # The event loop module (and asyncio, ~30 ms) only for functions that use coroutines.
+                from . import aio
+
                 aio.run(result, timeout_s)
         except ShutdownRequested:
             if fork_state.child:

@@ -57,7 +57,8 @@ def test_simplejson_is_loaded_at_init_only_when_init_runs_ahead_of_invocations(
 
 # What the runtime leaves out of a cold start (docs/design.md "Cold start"): each costs 0.5-4 ms of import.
 COLD_START_FREE = ["simplejson", "json", "re", "enum", "typing", "threading", "collections", "logging", "decimal",
-                   "dataclasses", "socket", "signal", "functools"]  # fmt: skip
+                   "dataclasses", "socket", "signal", "functools", "importlib", "warnings", "asyncio",
+                   "runtime.aio"]  # fmt: skip
 
 
 def test_a_cold_start_imports_none_of_the_heavy_standard_modules(api: LambdaApiServer) -> None:
