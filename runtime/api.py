@@ -128,11 +128,19 @@ class ExtensionApi:
     def close(self) -> None:
         self._http.close()
 
-    def register(self, name: str, events: list[str]) -> None:
-        """`POST /extension/register`; Lambda closes registration at the runtime's first `/next` (platform §3.3)."""
+    def send_register(self, name: str, events: list[str]) -> None:
+        """Send `POST /extension/register`; `read_registration()` reads the answer. Lambda closes registration at the
+        runtime's first `/next` (platform §3.3)."""
         # Event names are fixed words (INVOKE, SHUTDOWN): no JSON library needed for this body.
         body = ('{"events": [' + ", ".join(f'"{event}"' for event in events) + "]}").encode()
-        response = self._http.request("POST", EXTENSION_PREFIX + "/register", {_EXTENSION_NAME_HEADER: name}, body)
+        self._http.send_request("POST", EXTENSION_PREFIX + "/register", {_EXTENSION_NAME_HEADER: name}, body)
+
+    def read_registration(self, timeout_s: float) -> None:
+        """The answer to `send_register()`: the extension's identifier, or an error within `timeout_s`."""
+        if not self._http.wait_readable(timeout_s):
+            self._http.close()
+            raise RuntimeApiError(f"/extension/register answered nothing within {timeout_s:.0f} s")
+        response = self._http.read_response()
         if response.status != 200:
             raise RejectedRequest(EXTENSION_PREFIX + "/register", response.status, response.body)
         extension_id = response.headers.get(_EXTENSION_ID_HEADER.lower())

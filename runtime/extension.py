@@ -15,7 +15,7 @@ It never touches the main thread's hot path: no lock and no message per invocati
 from __future__ import annotations
 
 # `_thread`, not `threading`: `threading` and the `functools` and `collections` it imports cost ~1.5 ms of every
-# cold start, for one daemon thread and one lock. (`threading.Lock` is `_thread.allocate_lock`.)
+# cold start, for one daemon thread.
 import _thread
 import time
 
@@ -34,40 +34,37 @@ class InternalExtension:
         self._name = name
         self._activity = activity
         self._margin_ms = margin_ms
-        # A locked lock is "not yet": released once registration is over, whatever its outcome.
-        self._registered = _thread.allocate_lock()
-        self._registered.acquire()
-        self.active = False
 
-    def start(self) -> None:
-        """Register in the background; `wait_registered()` must return before the runtime's first `/next`."""
-        # Like a daemon thread: the process does not wait for it at exit.
-        _thread.start_new_thread(self._run, ())
-
-    def wait_registered(self, timeout_s: float = 5.0) -> bool:
-        # Registration closes at the runtime's first /next: later attempts get 403 RegistrationClosed (platform §3.3).
-        if not self._registered.acquire(timeout=timeout_s):
-            runtime_logger().warning(
-                "internal extension: registration took over %.0f s; going on without it", timeout_s
-            )
-            self.active = False
-        return self.active
-
-    def _run(self) -> None:
+    def begin_registration(self) -> bool:
+        """Send the registration; its answer is read by `finish_registration()`, after the handler's import, so the
+        round trip overlaps that import without a thread of its own (main thread; before the first `/next`)."""
         try:
             # No events: see the module's docstring (on Lambda Managed Instances an internal extension may not
-            # subscribe to any). Init ends only once every registered extension has called event/next.
-            self._api.register(self._name, [])
+            # subscribe to any).
+            self._api.send_register(self._name, [])
+        except Exception as exc:
+            self._registration_failed(exc)
+            return False
+        return True
+
+    def finish_registration(self, timeout_s: float = 5.0) -> bool:
+        """Read the registration's answer, call event/next (init ends once every registered extension has), and start
+        the watchdog. False, with one warning, when the extension cannot be registered."""
+        try:
+            self._api.read_registration(timeout_s)
             self._api.send_next()
         except Exception as exc:
-            thread_warning(
-                f"internal extension: registration failed, running without it (no SIGTERM at shutdown): {exc}"
-            )
-            self._registered.release()
-            return
-        self.active = True
-        self._registered.release()
-        self._watch()
+            self._registration_failed(exc)
+            return False
+        # Like a daemon thread: the process does not wait for it at exit.
+        _thread.start_new_thread(self._watch, ())
+        return True
+
+    def _registration_failed(self, exc: Exception) -> None:
+        self._api.close()
+        runtime_logger().warning(
+            "internal extension: registration failed, running without it (no SIGTERM at shutdown): %s", exc
+        )
 
     def _watch(self) -> None:
         warned_for: str | None = None

@@ -100,6 +100,12 @@ class HttpConnection:
                 self.close()
                 raise RuntimeApiError(f"{method} {path}: the connection closed while sending") from None
 
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Whether the reply starts to arrive within `timeout_s` (or the connection is gone: reading will say so)."""
+        if self._buffer or self._idle is None:
+            return True
+        return bool(self._idle.poll(timeout_s * 1000))
+
     def wait_for_reply(self, wakeup_fd: int) -> None:
         """Block until the reply starts to arrive, waking up on `wakeup_fd` too.
 

@@ -57,15 +57,16 @@ def main() -> NoReturn:
     extension = None
     if config.extension:
         extension = InternalExtension(config.runtime_api, config.extension_name, runner.activity, config.margin_ms)
-        extension.start()
+        if not extension.begin_registration():
+            extension = None
 
     handler = _load(config, api)
     if config.initialised_ahead:
         preload()  # simplejson, which this runtime otherwise imports at the first result that needs it
     _signal.signal(_signal.SIGTERM, _raise_shutdown)
     try:
-        if extension is not None and not extension.wait_registered():
-            extension = None
+        if extension is not None:
+            extension.finish_registration()
         if config.gc_mode == "after_response":
             gc.disable()
         # What init created lives as long as the process: out of the collector's way, full collections stay short
