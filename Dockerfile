@@ -10,7 +10,8 @@
 # The default below is the moving tag, NOT pinned: the digest could not be looked up where this file
 # was written (that registry is unreachable there). Pin it in your own builds.
 ARG BASE_IMAGE=public.ecr.aws/lambda/provided:al2023
-# 3.11, 3.12 or 3.13: AL2023 packages each as pythonX.Y (its /usr/bin/python3 is the system 3.9).
+# 3.11, 3.12 or 3.13: AL2023 packages each as pythonX.Y, installed side by side; whether the minimal base has a
+# python3 at all is not relied on (bootstrap runs RUNTIME_PYTHON below).
 ARG PYTHON_VERSION=3.12
 
 # ---- python: the base image plus the interpreter, shared by the build and the final stage ----
@@ -22,7 +23,7 @@ ARG PYTHON_VERSION
 RUN dnf install -y --setopt=install_weak_deps=0 --nodocs "python${PYTHON_VERSION}" \
     && dnf clean all \
     && rm -rf /var/cache/dnf /var/cache/yum
-# bootstrap runs ${RUNTIME_PYTHON:-python3}; python3 would be the system 3.9, so name the interpreter.
+# bootstrap runs ${RUNTIME_PYTHON:-python3}: name the interpreter installed above.
 # PYTHONPATH: the runtime package and its dependencies live in LAMBDA_RUNTIME_DIR, as in the
 # managed Python runtimes; the function (and its dependencies) in LAMBDA_TASK_ROOT, the working
 # directory, which `python -m` puts first on sys.path.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -398,12 +399,38 @@ def test_standin_refuses_a_python_it_does_not_have(tools: Tools) -> None:
     )
 
 
+@pytest.mark.parametrize("option", ["--allowerasing", "--setopt=keepcache=1", "--skip-broken"])
+def test_standin_dnf_accepts_only_what_microdnf_accepts(tools: Tools, option: str) -> None:
+    """dnf options microdnf does not have fail on the stand-in, so a Dockerfile that builds here does not use them."""
+    with container(tools.standin) as name:
+        result = buildah("run", "--isolation", "chroot", name, "--", "dnf", "install", "-y", option, "ca-certificates",
+                         check=False)  # fmt: skip
+    assert result.returncode != 0
+    assert f"option {option}: not one microdnf accepts" in result.stdout + result.stderr
+
+
+# The environment of public.ecr.aws/lambda/provided:al2023 (its image configuration), which the stand-in base
+# copies and every function image inherits.
+AL2023_ENV = {
+    "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+    "LANG": "en_US.UTF-8",
+    "TZ": ":UTC",
+    "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "LAMBDA_RUNTIME_DIR": "/var/runtime",
+}
+# The real base's glibc: a compiled file that needs a newer symbol would not load there.
+GLIBC_LIMIT = (2, 34)
+
+
 def test_hello_image_layout(tools: Tools) -> None:
     name = image(tools, "images/hello")
     config = inspect(name)
     assert config["Entrypoint"] == ["/lambda-entrypoint.sh"]
     assert config["Cmd"] == ["app.handler"]
+    assert config["WorkingDir"] == "/var/task"
     env = dict(item.split("=", 1) for item in config["Env"])
+    assert {key: env.get(key) for key in AL2023_ENV} == AL2023_ENV
     assert env["RUNTIME_PYTHON"] == f"/usr/bin/python{tools.python_version}"
     assert env["PYTHONPATH"] == "/var/runtime"
     assert not any(key.startswith("PIP_") for key in env), env  # the build stage's settings stay there
@@ -424,6 +451,8 @@ def test_hello_image_layout(tools: Tools) -> None:
         "    pyc = p.parent / '__pycache__' / f'{p.stem}.{tag}.pyc'\n"
         "    flags = int.from_bytes(pyc.read_bytes()[4:8], 'little')\n"
         "    assert flags == 0b01, (pyc, flags)  # hash-based, unchecked\n"
+        # The base's locale exists (Python would otherwise fall back to another one).
+        "import locale; locale.setlocale(locale.LC_ALL, ''); assert locale.getlocale()[1] == 'UTF-8'\n"
         "import runtime; print('runtime', runtime.__version__, runtime.__file__)\n"
     )
     with run(name, [f"/usr/bin/python{tools.python_version}", "-c", script]) as running:
@@ -585,3 +614,56 @@ def test_events_under_the_rie_with_an_unreachable_destination(tools: Tools) -> N
         assert "EndpointConnectionError" in line or "Could not connect" in line, line
         status, body = rie.invoke({"order_id": "o-10"})
         assert (status, body["order_id"]) == (200, "o-10")
+
+
+# ---- the real base's glibc --------------------------------------------------------------------------------------
+
+
+def glibc_needed(path: Path) -> tuple[int, int] | None:
+    """The newest GLIBC_x.y symbol version an ELF file needs, from its version-needs section (readelf)."""
+    done = subprocess.run(["readelf", "--version-info", "--wide", str(path)], capture_output=True, text=True)
+    needs = done.stdout.partition("Version needs section")[2]
+    versions = [(int(major), int(minor)) for major, minor in re.findall(r"Name: GLIBC_(\d+)\.(\d+)", needs)]
+    return max(versions) if versions else None
+
+
+def compiled_files(root: Path) -> Iterator[Path]:
+    for folder in ("var/runtime", "var/task"):
+        for path in sorted((root / folder).rglob("*.so*")):
+            if path.is_file() and not path.is_symlink() and path.read_bytes()[:4] == b"\x7fELF":
+                yield path
+
+
+@contextmanager
+def mounted(image_name: str) -> Iterator[Path]:
+    """The root file system of `image_name`, mounted read-write through a buildah working container."""
+    with container(image_name) as name:
+        root = Path(buildah("mount", name).stdout.strip())
+        try:
+            yield root
+        finally:
+            buildah("umount", name, check=False)
+
+
+def test_the_glibc_check_sees_a_newer_symbol(tmp_path: Path) -> None:
+    """The control of the test below: a library using arc4random (glibc 2.36) is reported as needing 2.36."""
+    if shutil.which("readelf") is None or shutil.which("gcc") is None:
+        pytest.skip("readelf and gcc are needed to build and read the control library")
+    source = tmp_path / "newer.c"
+    source.write_text("#include <stdlib.h>\nunsigned int pick(void) { return arc4random(); }\n")
+    library = tmp_path / "libnewer.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True, timeout=60)
+    needed = glibc_needed(library)
+    assert needed is not None and needed > GLIBC_LIMIT, needed
+
+
+@pytest.mark.parametrize("function_dir", ["images/hello", "images/metrics", "images/events"])
+def test_no_compiled_file_needs_a_glibc_newer_than_the_real_base(tools: Tools, function_dir: str) -> None:
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf (binutils) is needed to read the images' ELF files")
+    with mounted(image(tools, function_dir)) as root:
+        files = list(compiled_files(root))
+        too_new = {str(path.relative_to(root)): needed for path in files
+                   if (needed := glibc_needed(path)) is not None and needed > GLIBC_LIMIT}  # fmt: skip
+    assert files or function_dir == "images/events", "no compiled file found: the check would be vacuous"
+    assert too_new == {}, f"needs a glibc newer than {GLIBC_LIMIT}: {too_new}"
