@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RIE := .cache/rie/aws-lambda-rie
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check unit e2e bench setup clean
+.PHONY: run test test-pythons lint typecheck check unit e2e bench setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: setup check
 	RIE_BINARY=$(CURDIR)/$(RIE) $(VENV)/bin/coverage run -m pytest
 	$(VENV)/bin/coverage combine --quiet
 	$(VENV)/bin/coverage report --fail-under=$(COVERAGE_FLOOR)
+
+# The runtime's unit, e2e and RIE tests on Python 3.12 and 3.13, where this machine has them (CI runs it too).
+test-pythons: setup
+	bash scripts/other-pythons.sh
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit
