@@ -120,11 +120,20 @@ def code_hash(root: Path = ROOT) -> str:
     return digest.hexdigest()[:12]
 
 
-def snapshot(dest: Path) -> None:
-    """Copy runtime/ and bootstrap to `dest`, so that edits to the tree during a run do not mix into it."""
+def snapshot(dest: Path, python: str) -> None:
+    """Copy runtime/ to `dest`, with the bootstrap the container image ships (see the Dockerfile): a Python script
+    whose shebang names the interpreter, so no shell runs between the platform and the runtime. Edits to the tree
+    during a run then do not mix into it."""
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(ROOT / "runtime", dest / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(BOOTSTRAP, dest / "bootstrap")
+    bootstrap = dest / "bootstrap"
+    bootstrap.write_text(image_bootstrap(python))
+    bootstrap.chmod(0o755)
+
+
+def image_bootstrap(python: str) -> str:
+    """The Dockerfile's `bootstrap`, for `python` (the same three lines it writes)."""
+    return f"#!{python} -u\nfrom runtime.main import main\nmain()\n"
 
 
 def tree_state() -> str:
@@ -229,9 +238,9 @@ class Bench:
         if not in_place:
             # Outside the tree, so that type checkers and linters of bench/ never see the copy.
             self.code_root = Path(tempfile.mkdtemp(prefix="bench-snapshot-"))
-            snapshot(self.code_root)
+            snapshot(self.code_root, self.python)
             self.python_path = {"PYTHONPATH": str(self.code_root)}
-        self.ours = Runtime("ours", "this runtime (bootstrap)", (str(self.code_root / "bootstrap"),))
+        self.ours = Runtime("ours", "this runtime (the image's bootstrap)", (str(self.code_root / "bootstrap"),))
         self.ric = Runtime("ric", "awslambdaric", (python, "-m", "awslambdaric"))
         self.floor = Runtime("floor", "floor (plain-Python socket loop)", (python, str(FLOOR_SCRIPT)))
         self.cclient = Runtime("cclient", "C client (stub + loopback)", (str(self.stub), "--client"))

@@ -441,6 +441,9 @@ def test_hello_image_layout(tools: Tools) -> None:
         "assert importlib.util.find_spec('pip') is None, 'pip in the final image'\n"
         "assert not pathlib.Path('/src').exists(), 'build context in the final image'\n"
         "assert pathlib.Path('/var/runtime/bootstrap').stat().st_mode & 0o111, 'bootstrap not executable'\n"
+        # The image form of bootstrap: the interpreter in the shebang, no shell at each cold start.
+        "first = pathlib.Path('/var/runtime/bootstrap').read_text().splitlines()[0]\n"
+        "assert first == f'#!{sys.executable} -u', first\n"
         # The tooling stays out: the emulator, its command line, and urllib3 (which only the tests use).
         "for name in ['emulator', 'urllib3']:\n"
         "    assert importlib.util.find_spec(name) is None, f'{name} in the final image'\n"
