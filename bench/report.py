@@ -222,7 +222,7 @@ def markdown(results: Results, python: str) -> str:
         f"cold starts: {p.cold_starts} (trivial) and {p.boto3_starts} (boto3) per runtime, alternated. "
         f"Loop figures are medians over rounds of each run's percentile (first {p.skip} invocations left out); "
         f"cold starts are medians over starts.",
-        f"- Code under test: {results.tree}; digest of runtime/ + bootstrap {digest}",
+        f"- Code under test: {results.tree}; digest of runtime/ {digest}",
         *(
             [
                 "- Note: runtime/ or bootstrap changed in the tree during the run"

@@ -112,9 +112,10 @@ class Results:
 
 
 def code_hash(root: Path = ROOT) -> str:
-    """A digest of the code under test (runtime/ and bootstrap): tells whether it changed during the run."""
+    """A digest of the code under test (runtime/; the snapshot's bootstrap is generated): tells whether it changed
+    during the run."""
     digest = hashlib.sha256()
-    for path in sorted([*(root / "runtime").rglob("*.py"), root / "bootstrap"]):
+    for path in sorted((root / "runtime").rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
