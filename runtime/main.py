@@ -1,7 +1,8 @@
 """Start-up, in Lambda's order: configuration, logging, the internal extension, the handler, then the loop.
 
-`bootstrap` runs `python -u -c '...; from runtime.main import main; main()' [HANDLER]` with its own directory first on
-sys.path.
+The repository's `bootstrap` (a shell script, for zips) runs `python -u -c '...; from runtime.main import main;
+main()' [HANDLER]` with its own directory first on sys.path; the container image's is a Python script with the
+interpreter in its shebang, which puts its own directory there itself.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ EXIT_API_ERROR = 2
 
 
 def main() -> NoReturn:
-    # bootstrap runs `python -c`, which puts "" on sys.path (after bootstrap's own directory); `python -m awslambdaric`
+    # `python -c` (the shell bootstrap) puts "" on sys.path, after bootstrap's own directory; `python -m awslambdaric`
     # puts the working directory (/var/task) there, and user code may rely on it staying put if it changes directory.
     if "" in sys.path[:2]:
         sys.path[sys.path.index("")] = os.getcwd()
@@ -84,7 +85,7 @@ def main() -> NoReturn:
     except RuntimeApiError as exc:
         logs.runtime_logger().error("the Runtime API failed, exiting so Lambda starts a fresh environment: %s", exc)
         sys.exit(EXIT_API_ERROR)
-    sys.exit(0)  # serve() only returns for a finite iterable
+    sys.exit(0)  # serve() returns only after a given number of invocations (tests)
 
 
 def _make_runner(config: Config) -> PhaseRunner:
