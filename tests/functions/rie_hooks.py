@@ -2,7 +2,8 @@
 
 Each invocation appends lines to the file named by RIE_HOOKS_FILE: `deferred <request id> <time>` from the work
 the handler defers, then `hook <request id> <time>` from the `@after_response` hook. The hook first sleeps
-`event["sleep"]` seconds (default 0), and writing its line is the very last thing it does.
+`event["sleep"]` seconds (default 0), and writing its line is the very last thing it does. At shutdown (SIGTERM),
+`shutdown - <time>` from the `@on_shutdown` hook.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import time
 from typing import Any
 
-from runtime import Invocation, after_response, defer
+from runtime import Invocation, after_response, defer, on_shutdown
 
 
 def _append(kind: str, request_id: str) -> None:
@@ -29,3 +30,8 @@ def record(invocation: Invocation) -> None:
     event = invocation.event if isinstance(invocation.event, dict) else {}
     time.sleep(float(event.get("sleep", 0)))
     _append("hook", invocation.request_id)
+
+
+@on_shutdown
+def closing() -> None:
+    _append("shutdown", "-")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +186,24 @@ def test_no_rie_errors_for_normal_invocations(echo: Rie, hooks: tuple[Rie, Path]
         assert [
             line for line in runtime_lines if "ERROR" in line and not line.startswith("[ERROR] ValueError: bad value")
         ] == []
+
+
+@pytest.mark.parametrize("extension", ["on", "off"])
+def test_rie_sends_sigterm_at_shutdown_to_a_runtime_whose_extension_has_no_events(
+    tmp_path: Path, extension: str
+) -> None:
+    """The extension registers for no events (docs/design.md, "The internal extension"), yet RAPID sends SIGTERM to
+    the runtime when it shuts the environment down, because an extension is registered (platform §3.4): here RIE is
+    stopped, and the runtime's @on_shutdown hook runs. The control: without the extension, RAPID kills the runtime
+    at once and the hook never runs."""
+    path = tmp_path / "hooks.log"
+    path.touch()
+    env = {"RIE_HOOKS_FILE": str(path), "RUNTIME_EXTENSION": extension}
+    with rie("rie_hooks.handler", env=env) as emulator:
+        status, _ = emulator.invoke({})
+        assert status == 200
+        emulator.process.popen.send_signal(signal.SIGTERM)
+        emulator.process.wait(15)
+        output = emulator.process.output()
+    expected = ["deferred", "hook", "shutdown"] if extension == "on" else ["deferred", "hook"]
+    assert [kind for kind, _, _ in hook_lines(path)] == expected, output
