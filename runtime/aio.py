@@ -1,5 +1,6 @@
-"""The process's one asyncio event loop: coroutine hooks and deferred coroutines run on it (and later async handlers,
-the web bridge and streaming), so clients bound to it (aiohttp sessions, ...) survive from one invocation to the next.
+"""The process's one asyncio event loop: `async def` handlers, coroutine hooks and deferred coroutines run on it (and
+later the web bridge and streaming), so clients bound to it (aiohttp sessions, ...) survive from one invocation to the
+next and into the after-response phase.
 
 asyncio costs ~30 ms to import: only functions that use coroutines pay for it, at their first coroutine. The loop
 runs only while the runtime awaits something on it; between invocations it is still.
@@ -20,17 +21,27 @@ class _Loop:
 _state = _Loop()
 
 
+def _loop() -> asyncio.AbstractEventLoop:
+    if _state.loop is None:
+        import asyncio
+
+        _state.loop = asyncio.new_event_loop()
+    return _state.loop
+
+
 def run(awaitable: Any, timeout_s: float) -> None:
     """Await `awaitable` on the process's loop; TimeoutError (and cancellation) after `timeout_s`."""
     import asyncio
 
-    if _state.loop is None:
-        _state.loop = asyncio.new_event_loop()
-
     async def bounded() -> None:
         await asyncio.wait_for(_as_coroutine(awaitable), timeout_s)
 
-    _state.loop.run_until_complete(bounded())
+    _loop().run_until_complete(bounded())
+
+
+def result_of(awaitable: Any) -> Any:
+    """Await a handler's result on the process's loop, to completion: Lambda's deadline is its time limit."""
+    return _loop().run_until_complete(_as_coroutine(awaitable))
 
 
 def cancel_leftover_tasks() -> list[str]:

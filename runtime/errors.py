@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
@@ -117,8 +118,11 @@ def report_from_exception(exc: BaseException, request_id: str = "") -> ErrorRepo
     import traceback
 
     summary = traceback.extract_tb(exc.__traceback__)
+    # An `async def` handler is awaited through asyncio's event loop: its frames are the runtime's too.
+    asyncio_file = getattr(sys.modules.get("asyncio"), "__file__", None)
+    runtime_dirs = (_PACKAGE_DIR, os.path.dirname(asyncio_file) + os.sep) if asyncio_file else (_PACKAGE_DIR,)
     start = 0
-    while start < len(summary) and summary[start].filename.startswith(_PACKAGE_DIR):
+    while start < len(summary) and summary[start].filename.startswith(runtime_dirs):
         start += 1
     frames = summary[start:]
     return ErrorReport(

@@ -69,6 +69,10 @@ class Loop:
             )
             event = unmarshal_event(request.body, request.content_type)
             result = self.handler(event, context)
+            if hasattr(result, "__await__"):  # an `async def` handler, or one that returns an awaitable
+                from . import aio
+
+                result = aio.result_of(result)
             body, content_type = marshal_result(result)
         except ShutdownRequested as shutdown:
             # The shutdown phase runs this invocation's hooks, with this error.

@@ -126,6 +126,7 @@ class PhaseRunner:
         built_in_only = not queue and not scope.work
         queue.extend(_due(self._extra, invocation))
         if not queue and scope.close_if_done():  # nothing to run, the common case
+            self._cancel_leftover_tasks(invocation.request_id)
             self.end_invocation()
             return PhaseReport(invocation.request_id)
         # Published before the deferred work is taken from the scope: SIGTERM at any point finds each task either
@@ -136,15 +137,7 @@ class PhaseRunner:
         started = time.monotonic()
         self._drain_until_closed(queue, invocation.deadline_ms - self.margin_ms, invocation, report)
         report.duration_ms = (time.monotonic() - started) * 1000
-        aio = sys.modules.get("runtime.aio")  # no event loop unless a coroutine has run
-        leftover = aio.cancel_leftover_tasks() if aio is not None else []
-        if leftover:
-            runtime_logger().warning(
-                "after-response: cancelled %d asyncio task(s) left running at the end of the phase of %s: %s",
-                len(leftover),
-                invocation.request_id,
-                ", ".join(leftover),
-            )
+        self._cancel_leftover_tasks(invocation.request_id)
         self.end_invocation()
         if (
             report.items
@@ -179,6 +172,19 @@ class PhaseRunner:
         finally:
             self.end_invocation()
         return report
+
+    def _cancel_leftover_tasks(self, request_id: str) -> None:
+        """asyncio tasks the handler or the phase started and left running (fire and forget) are cancelled: they
+        belong to this invocation, and would otherwise resume in the next one."""
+        aio = sys.modules.get("runtime.aio")  # no event loop unless a coroutine has run
+        leftover = aio.cancel_leftover_tasks() if aio is not None else []
+        if leftover:
+            runtime_logger().warning(
+                "after-response: cancelled %d asyncio task(s) left running at the end of the phase of %s: %s",
+                len(leftover),
+                request_id,
+                ", ".join(leftover),
+            )
 
     def close(self) -> None:
         """Release the event loop of coroutine hooks, if one was made."""
