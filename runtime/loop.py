@@ -68,11 +68,12 @@ class Loop:
                 self.function,
             )
             event = unmarshal_event(request.body, request.content_type)
-            result = self.handler(event, context)
-            if hasattr(result, "__await__"):  # an `async def` handler, or one that returns an awaitable
+            returned = self.handler(event, context)
+            if hasattr(returned, "__await__"):  # an `async def` handler, or one that returns an awaitable
                 from . import aio
 
-                result = aio.result_of(result)
+                returned = aio.result_of(returned)
+            result = returned  # hooks never see the coroutine itself, whether it finished or not
             body, content_type = marshal_result(result)
         except ShutdownRequested as shutdown:
             # The shutdown phase runs this invocation's hooks, with this error.

@@ -46,6 +46,8 @@ def test_an_async_handler_that_raises_is_an_error_with_the_users_frames(
     assert (document["errorType"], document["errorMessage"]) == ("ValueError", "async failure")
     # The runtime's and asyncio's frames are left out, as awslambdaric leaves out its own.
     assert "async_handlers.py" in document["stackTrace"][0] and "asyncio" not in "".join(document["stackTrace"])
+    # The hooks see no result, not the coroutine that raised.
+    assert api.marks("result-after-error-NoneType") and not api.marks("result-after-error-coroutine")
 
 
 def test_a_task_the_handler_leaves_running_does_not_leak_into_the_next_invocation(

@@ -41,6 +41,8 @@ async def _forgotten(request_id: str) -> None:
 
 @after_response
 async def hook(invocation: Invocation) -> None:
+    if invocation.error is not None:
+        mark(f"result-after-error-{type(invocation.result).__name__}")
     if isinstance(invocation.event, dict) and invocation.event.get("hook"):
         async with _lock():  # the handler's lock, bound to its loop: the same loop here
             mark(f"hook-loop-{id(asyncio.get_running_loop())}")
