@@ -143,6 +143,8 @@ def on_shutdown(fn: Any = None, /, *, name: str | None = None) -> Any:
     return register(fn) if fn is not None else register
 
 
+_OUTSIDE = "defer() called outside an invocation: call it from a handler or an after-response hook"
+
 # The attribute `defer()` reads on a thread object: the invocation (or "init") during which the thread was started.
 _THREAD_OWNER = "_runtime_started_during"
 
@@ -210,7 +212,7 @@ class DeferScope:
         with self.lock:
             request_id = self.request_id
             if request_id is None:
-                problem = "defer() called outside an invocation: call it from a handler or an after-response hook"
+                problem = _OUTSIDE
             elif owner is not None and owner != request_id:
                 problem = (
                     f"defer() called from a thread started during {_describe_owner(owner)}, which is over: "
@@ -250,7 +252,7 @@ def defer(fn: Any, /, *args: Any, **kwargs: Any) -> None:
     scope = _active.scope
     if scope is None:
         _close_if_coroutine(fn)
-        raise DeferError("defer() called outside an invocation: call it from a handler or an after-response hook")
+        raise DeferError(_OUTSIDE)
     scope.add(fn, args, kwargs)
 
 

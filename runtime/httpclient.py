@@ -181,7 +181,9 @@ class HttpConnection:
             addresses, error = [], exc
         for family, kind, protocol, _, address in addresses:
             sock = _socket.socket(family, kind, protocol)
-            sock.settimeout(None)  # before connect too: a default timeout would apply to it
+            # Blocking with no timeout, for connect and every later call, whatever `socket.setdefaulttimeout()` user
+            # code called: /next long-polls.
+            sock.settimeout(None)
             try:
                 sock.connect(address)
             except OSError as exc:
@@ -190,8 +192,6 @@ class HttpConnection:
                 continue
             # Small request/response pairs: without this, Nagle and delayed ACKs add up to 40 ms per call.
             sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-            # Blocking with no timeout whatever `socket.setdefaulttimeout()` user code called: /next long-polls.
-            sock.settimeout(None)
             self._sock = sock
             self._idle = select.poll()
             self._idle.register(sock.fileno(), select.POLLIN)
@@ -228,10 +228,12 @@ class HttpConnection:
         status_line, _, header_block = raw_head.decode("latin-1").partition("\r\n")
         parts = status_line.split(" ", 2)
         # isdigit() alone accepts "²", which int() refuses: numbers from the wire are ASCII digits (also below).
-        if len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isdigit() or not parts[1].isascii():
-            self.close()
-            raise RuntimeApiError(f"not an HTTP/1.x status line: {status_line[:100]!r}")
-        if not parts[0].startswith("HTTP/1."):
+        if (
+            len(parts) < 2
+            or not parts[0].startswith("HTTP/1.")
+            or len(parts[1]) != 3
+            or not (parts[1].isdigit() and parts[1].isascii())
+        ):
             self.close()
             raise RuntimeApiError(f"not an HTTP/1.x status line: {status_line[:100]!r}")
         status = int(parts[1])

@@ -1,8 +1,7 @@
 """Function logs as awslambdaric 4.x writes them: the root-logger handler, text and JSON formats, the telemetry fd.
 
-platform §5.5-5.6. The formats, frame types and sinks are in `logformat`, which
-`loghandler` (the root handler, once `logging` is imported) uses too: imports go one way, logs -> loghandler ->
-logformat.
+platform §5.5-5.6. The formats, frame types and sinks are in `logformat`, which `loghandler` (the root handler,
+once `logging` is imported) uses too: imports go one way, logs -> loghandler -> logformat.
 
 `logging` costs ~8 ms of cold start, so it is imported only when someone uses it: if the function has not imported
 it by the end of init, a meta-path finder installs the root handler the moment it is first imported. User code sees
@@ -149,7 +148,7 @@ def thread_warning(message: str, hook: str | None = None) -> None:
     if "threading" in sys.modules:
         runtime_logger().warning(message, extra={"hook": hook} if hook is not None else None)
         return
-    if _settings.runtime_level > 30:
+    if _settings.runtime_level > LEVELS["WARNING"]:
         return
     line, frame = format_warning(message, hook, time.time())
     _settings.sink.write(line, frame)

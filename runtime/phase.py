@@ -38,12 +38,12 @@ else:
 class Activity:
     """What the main thread is doing, for the extension thread's watchdog to report."""
 
-    __slots__ = ("cancel_at_ms", "deadline_ms", "name", "request_id")
+    __slots__ = ("cancel_at_ms", "name", "request")
 
     def __init__(self) -> None:
         self.name: str | None = None
-        self.request_id: str | None = None
-        self.deadline_ms: int | None = None
+        #: the open invocation's request (its id and deadline), read as one reference by the other thread
+        self.request: Request | None = None
         #: when the runtime itself cancels the running item (a coroutine with a time limit); None for sync work
         self.cancel_at_ms: float | None = None
 
@@ -88,8 +88,7 @@ class PhaseRunner:
         self._invocation = None
         self._queue = None
         self.activity.name = "handler"
-        self.activity.deadline_ms = request.deadline_ms
-        self.activity.request_id = request.request_id
+        self.activity.request = request
 
     def cut_short(self, invocation: Invocation) -> None:
         """SIGTERM came before the phase (in the handler or the POST): the shutdown phase runs its hooks with this."""
@@ -111,8 +110,7 @@ class PhaseRunner:
         self._invocation = None
         self._queue = None
         self.activity.name = None
-        self.activity.request_id = None
-        self.activity.deadline_ms = None
+        self.activity.request = None
 
     # The phases -------------------------------------------------------------------------------------------------
 
