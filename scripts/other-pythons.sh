@@ -13,7 +13,9 @@ for version in 3.12 3.13; do
   candidates="$(command -v "python$version" || true)"
   if command -v pyenv >/dev/null 2>&1; then
     installed="$(pyenv versions --bare | grep -E "^$version(\.[0-9]+)?$" | sort -V | tail -n 1 || true)"
-    [ -n "$installed" ] && candidates="$candidates $(pyenv root)/versions/$installed/bin/python$version"
+    if [ -n "$installed" ]; then
+      candidates="$candidates $(pyenv root)/versions/$installed/bin/python$version"
+    fi
   fi
   for candidate in $candidates; do
     if "$candidate" -c 'pass' >/dev/null 2>&1; then
