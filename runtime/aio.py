@@ -15,7 +15,11 @@ if TYPE_CHECKING:
 
 
 class _Loop:
-    loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        #: tasks that live as long as the process (an ASGI app's lifespan), not cancelled with an invocation's
+        #: leftovers
+        self.resident: set[asyncio.Task[Any]] = set()
 
 
 _state = _Loop()
@@ -44,6 +48,14 @@ def result_of(awaitable: Any) -> Any:
     return _loop().run_until_complete(_as_coroutine(awaitable))
 
 
+def start_resident(coroutine: Any) -> asyncio.Task[Any]:
+    """Start `coroutine` as a task that outlives invocations: it runs whenever the loop runs, until it ends."""
+    task = _loop().create_task(coroutine)
+    _state.resident.add(task)
+    task.add_done_callback(_state.resident.discard)
+    return task
+
+
 def cancel_leftover_tasks() -> list[str]:
     """Cancel the tasks still pending on the loop (started and left running); return their coroutines' names.
 
@@ -53,7 +65,7 @@ def cancel_leftover_tasks() -> list[str]:
         return []
     import asyncio
 
-    leftover = [task for task in asyncio.all_tasks(_state.loop) if not task.done()]
+    leftover = [task for task in asyncio.all_tasks(_state.loop) if not task.done() and task not in _state.resident]
     if not leftover:
         return []
     for task in leftover:
@@ -67,6 +79,7 @@ def close() -> None:
     if _state.loop is not None:
         _state.loop.close()
         _state.loop = None
+        _state.resident.clear()
 
 
 async def _as_coroutine(awaitable: Any) -> Any:

@@ -1,0 +1,260 @@
+"""Run an ASGI app (FastAPI, Starlette, ...) as a Lambda handler, with its work after the response in the phase.
+
+The handler returns the moment the app sends its last body part: the runtime posts the response, and the app's task
+(Starlette's `BackgroundTasks` run there) goes on in the after-response phase, on the same event loop. Lifespan
+startup runs once, when the handler is made (at init); lifespan shutdown runs on SIGTERM, as an `@on_shutdown` hook.
+"""
+
+from __future__ import annotations
+
+from .. import aio, hooks, logs
+from ..errors import ShutdownRequested
+from .events import TEXT_MEDIA_TYPES, HttpRequest, lambda_response, parse_event
+
+TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+    from typing import Any, Literal
+
+    Message = MutableMapping[str, Any]
+    Receive = Callable[[], Awaitable[Message]]
+    Send = Callable[[Message], Awaitable[None]]
+    ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+
+_ASGI = {"version": "3.0", "spec_version": "2.0"}
+_SERVER_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")
+
+
+class LifespanError(RuntimeError):
+    """The app's lifespan startup failed (an init error) or its shutdown did."""
+
+
+class ASGIHandler:
+    """`handler = ASGIHandler(app)`: a Lambda handler for API Gateway (REST and HTTP APIs), Function URLs and ALB.
+
+    `lifespan`: "auto" runs the app's lifespan if it supports it, "on" requires it, "off" skips it.
+    `api_gateway_base_path`: the base path of a custom domain's API mapping; the app sees it as `root_path`.
+    `text_mime_types`: response media types sent as text (the others are base64-encoded).
+    `exclude_headers`: response headers left out.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        lifespan: Literal["auto", "on", "off"] = "auto",
+        api_gateway_base_path: str = "/",
+        text_mime_types: Iterable[str] | None = None,
+        exclude_headers: Iterable[str] = (),
+    ) -> None:
+        if lifespan not in ("auto", "on", "off"):
+            raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
+        self.app = app
+        self.base_path = api_gateway_base_path
+        self.text_media_types = tuple(text_mime_types) if text_mime_types is not None else TEXT_MEDIA_TYPES
+        self.exclude_headers = frozenset(name.lower() for name in exclude_headers)
+        #: the lifespan state (`scope["state"]`); each request gets a shallow copy, as servers do
+        self.state: dict[str, Any] = {}
+        self._warned_outside = False
+        if lifespan != "off":
+            _Lifespan(app, self.state, required=lifespan == "on").start()
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        request = parse_event(event, self.base_path)
+        cycle = _HttpCycle(self._scope(request, event, context), request.body)
+        app_task = aio.result_of(cycle.start(self.app))
+        if app_task is not None:
+            self._finish_later(app_task)
+        status, headers, body = cycle.response()
+        return lambda_response(request, status, headers, body, self.text_media_types, self.exclude_headers)
+
+    def _scope(self, request: HttpRequest, event: Any, context: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "asgi": _ASGI,
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": request.scheme,
+            "path": request.path,
+            "raw_path": None,
+            "root_path": request.root_path,
+            "query_string": request.query_string.encode(),
+            "headers": [(name.encode(), value.encode()) for name, value in request.headers],
+            "client": (request.client, 0) if request.client else None,
+            "server": request.server,
+            "state": self.state.copy(),
+            # Mangum's keys, which apps read the raw event and the Lambda context from.
+            "aws.event": event,
+            "aws.context": context,
+        }
+
+    def _finish_later(self, app_task: asyncio.Task[None]) -> None:
+        """The rest of the app's task runs in the after-response phase; where there is none (the handler called
+        outside this runtime's invocations: a test, another runtime), it finishes now, before the handler returns."""
+        try:
+            hooks.defer(finish_app, app_task)
+        except hooks.DeferError as exc:
+            if not self._warned_outside:
+                self._warned_outside = True
+                logs.runtime_logger().warning("asgi: %s; the app's work after its response runs before returning", exc)
+            aio.result_of(_settle(app_task))
+
+
+async def finish_app(app_task: asyncio.Task[None]) -> None:
+    """The app's task after its response: background tasks. Its error, or its time running out, is the phase's."""
+    await app_task
+
+
+async def _settle(app_task: asyncio.Task[None]) -> None:
+    try:
+        await app_task
+    except Exception as exc:
+        logs.runtime_logger().error("asgi: the app failed after its response: %r", exc, exc_info=exc)
+
+
+class _HttpCycle:
+    """One request through the app: the request body in, the response out, and when the response is complete."""
+
+    def __init__(self, scope: dict[str, Any], body: bytes) -> None:
+        import asyncio
+
+        self.scope = scope
+        self.body: bytes | None = body
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+        self.complete = asyncio.Event()
+        #: set when the response is complete or the app's task has ended, whichever comes first
+        self.settled = asyncio.Event()
+        self.failed = False
+
+    async def start(self, app: ASGIApp) -> asyncio.Task[None] | None:
+        """Run the app until its response is complete; return its task if it is still running then."""
+        import asyncio
+
+        app_task = asyncio.ensure_future(app(self.scope, self.receive, self.send))
+        app_task.add_done_callback(lambda _: self.settled.set())
+        await self.settled.wait()
+        if self.complete.is_set():
+            if app_task.done() and not app_task.cancelled() and app_task.exception() is None:
+                return None
+            return app_task  # still running, or failed after the response: the phase runs and reports it
+        error = None if app_task.cancelled() else app_task.exception()
+        if isinstance(error, ShutdownRequested):
+            raise error
+        self.failed = True
+        if error is not None:
+            logs.runtime_logger().error(
+                "asgi: the app raised before its response was complete: %r", error, exc_info=error
+            )
+        else:
+            logs.runtime_logger().error("asgi: the app returned without completing its response")
+        return None
+
+    def response(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        if self.failed or self.status is None:
+            status, headers, body = _SERVER_ERROR
+            return status, list(headers), body
+        return self.status, self.headers, b"".join(self.chunks)
+
+    async def receive(self) -> Message:
+        if self.body is not None:
+            body, self.body = self.body, None
+            return {"type": "http.request", "body": body, "more_body": False}
+        # The whole request was read; the client is "connected" until it has the response.
+        await self.complete.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if self.complete.is_set():
+            raise RuntimeError(f"asgi: {kind!r} sent after the response was complete")
+        if kind == "http.response.start" and self.status is None:
+            self.status = int(message["status"])
+            self.headers = [(_text(name), _text(value)) for name, value in message.get("headers", ())]
+        elif kind == "http.response.body" and self.status is not None:
+            self.chunks.append(bytes(message.get("body", b"")))
+            if not message.get("more_body", False):
+                self.complete.set()
+                self.settled.set()
+        else:
+            raise RuntimeError(f"asgi: unexpected message {kind!r}")
+
+
+class _Lifespan:
+    """The app's lifespan protocol, held open for the life of the process."""
+
+    def __init__(self, app: ASGIApp, state: dict[str, Any], required: bool) -> None:
+        import asyncio
+
+        self.app = app
+        self.state = state
+        self.required = required
+        self.received = 0
+        self.shutdown_requested = asyncio.Event()
+        self.answered = asyncio.Event()
+        self.answer: Message | None = None
+
+    def start(self) -> None:
+        """Run the startup (at init); LifespanError if it failed; register the shutdown if it succeeded."""
+        task = aio.start_resident(self._run())
+        aio.result_of(self._await_answer(task))
+        answer = self.answer
+        if answer is None and self.received == 0:  # it failed or ended without asking for the startup event
+            error = None if task.cancelled() or not task.done() else task.exception()
+            if self.required:
+                raise LifespanError(f"the app does not support the lifespan protocol (lifespan='on'): {error!r}")
+            logs.runtime_logger().debug("asgi: the app does not support the lifespan protocol: %r", error)
+            return
+        if answer is None or answer["type"] != "lifespan.startup.complete":
+            raise LifespanError(f"the app's lifespan startup failed: {_failure(answer, task)}")
+        self.answer = None
+        self.answered.clear()
+        hooks.on_shutdown(name="asgi lifespan shutdown")(self._shutdown_hook(task))
+
+    def _shutdown_hook(self, task: asyncio.Task[None]) -> Callable[[], Awaitable[None]]:
+        async def shutdown() -> None:
+            self.shutdown_requested.set()
+            await self._await_answer(task)
+            answer = self.answer
+            if answer is None or answer["type"] != "lifespan.shutdown.complete":
+                raise LifespanError(f"the app's lifespan shutdown failed: {_failure(answer, task)}")
+
+        return shutdown
+
+    async def _await_answer(self, task: asyncio.Task[None]) -> None:
+        """Until the app answers, or its lifespan task ends (failed, or returned)."""
+        task.add_done_callback(lambda _: self.answered.set())
+        await self.answered.wait()
+
+    async def _run(self) -> None:
+        scope = {"type": "lifespan", "asgi": _ASGI, "state": self.state}
+        await self.app(scope, self._receive, self._send)
+
+    async def _receive(self) -> Message:
+        self.received += 1
+        if self.received == 1:
+            return {"type": "lifespan.startup"}
+        await self.shutdown_requested.wait()
+        return {"type": "lifespan.shutdown"}
+
+    async def _send(self, message: Message) -> None:
+        self.answer = message
+        self.answered.set()
+
+
+def _failure(answer: Message | None, task: asyncio.Task[None]) -> str:
+    if answer is not None and answer.get("message"):
+        return str(answer["message"])
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        return repr(task.exception())
+    return f"the app answered {answer['type']!r}" if answer is not None else "the app ended without answering"
+
+
+def _text(value: bytes | str) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value.decode("latin-1")

@@ -1,0 +1,303 @@
+"""HTTP events from API Gateway (REST, and HTTP APIs with payload 1.0 or 2.0), Function URLs and ALB, read into one
+`HttpRequest`, and the app's response written back in the form each of them expects (docs/web.md has the sources).
+
+The rules follow Mangum 0.22 and apig-wsgi 2.20, the adapters users come from, where they agree with AWS's
+documents; where this module differs, docs/web.md's table says how and why. Neither ASGI nor WSGI is known here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import unquote, unquote_plus, urlencode
+
+TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+#: Response media types sent as text; the others go base64-encoded (Mangum's list, plus any `+json`/`+xml` type).
+TEXT_MEDIA_TYPES = (
+    "text/",
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "application/vnd.api+json",
+    "application/vnd.oai.openapi",
+)
+
+
+class UnsupportedEvent(ValueError):
+    """The event is not an HTTP request from API Gateway, a Function URL or an ALB."""
+
+
+class HttpRequest:
+    """One HTTP request, whatever service sent it."""
+
+    __slots__ = (
+        "body",
+        "client",
+        "headers",
+        "kind",
+        "method",
+        "multi_value",
+        "path",
+        "query_string",
+        "root_path",
+        "scheme",
+        "server",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        root_path: str,
+        query_string: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        client: str | None,
+        multi_value: bool = False,
+    ) -> None:
+        #: "rest" (API Gateway REST, or an HTTP API with payload 1.0), "v2" (HTTP API 2.0, Function URL) or "alb"
+        self.kind = kind
+        self.method = method
+        #: the decoded path the client asked for, `root_path` (the API's base path, if configured) included
+        self.path = path
+        self.root_path = root_path
+        #: percent-encoded, without the "?"
+        self.query_string = query_string
+        #: lower-case names, in the order received; a repeated header is one entry per value only where the event
+        #: keeps them apart (ALB's multi-value mode), otherwise one comma-joined value as API Gateway sends it
+        self.headers = headers
+        self.body = body
+        self.client = client
+        #: ALB with multi-value headers on: it must be answered with `multiValueHeaders`
+        self.multi_value = multi_value
+        header = dict(headers)
+        self.scheme = header.get("x-forwarded-proto", "https")
+        host, _, port = header.get("host", "").partition(":")
+        default_port = 443 if self.scheme == "https" else 80
+        self.server = (host or "localhost", _port(port or header.get("x-forwarded-port", ""), default_port))
+
+    @property
+    def route_path(self) -> str:
+        """`path` without `root_path`: the part the app routes on."""
+        return self.path[len(self.root_path) :] or "/"
+
+    def header(self, name: str) -> str | None:
+        """The last value of a header (lower-case `name`)."""
+        for key, value in reversed(self.headers):
+            if key == name:
+                return value
+        return None
+
+
+def parse_event(event: Any, base_path: str = "") -> HttpRequest:
+    """The request in `event`; `UnsupportedEvent` when it is not an HTTP event (a clear Lambda error, not a 500).
+
+    `base_path` is the API mapping's path on a custom domain ("/api"): requests under it are routed without it.
+    """
+    if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
+        raise UnsupportedEvent(
+            "the event is not an HTTP request from API Gateway, a Function URL or an ALB "
+            f"(no requestContext; top-level keys: {_keys(event)})"
+        )
+    context: dict[str, Any] = event["requestContext"]
+    try:
+        if "elb" in context:
+            return _alb(event, base_path)
+        if event.get("version") == "2.0":
+            return _v2(event, context, base_path)
+        if "httpMethod" in event:  # REST APIs, and HTTP APIs with payload format 1.0
+            return _rest(event, context, base_path)
+    except (KeyError, TypeError, AttributeError, binascii.Error, UnicodeError) as exc:
+        raise UnsupportedEvent(f"malformed HTTP event: {type(exc).__name__}: {exc}") from None
+    raise UnsupportedEvent(
+        f"the event has a requestContext but is no HTTP request this adapter knows (top-level keys: {_keys(event)})"
+    )
+
+
+def _rest(event: dict[str, Any], context: dict[str, Any], base_path: str) -> HttpRequest:
+    headers = _lower(event.get("headers"))
+    for name, values in (event.get("multiValueHeaders") or {}).items():
+        headers[name.lower()] = _join(name, values)
+    query = event.get("multiValueQueryStringParameters") or event.get("queryStringParameters") or {}
+    path, root_path = _split_base_path(unquote(event.get("path") or "/"), base_path)
+    identity = context.get("identity") or {}
+    return HttpRequest(
+        "rest",
+        event["httpMethod"],
+        path,
+        root_path,
+        urlencode(query, doseq=True),
+        list(headers.items()),
+        _body(event),
+        identity.get("sourceIp"),
+    )
+
+
+def _v2(event: dict[str, Any], context: dict[str, Any], base_path: str) -> HttpRequest:
+    http = context["http"]
+    headers = _lower(event.get("headers"))
+    if event.get("cookies"):  # 2.0 moves the Cookie header into a list of its own
+        headers["cookie"] = "; ".join(event["cookies"])
+    path, root_path = _split_base_path(http.get("path") or "/", base_path)
+    return HttpRequest(
+        "v2",
+        http["method"],
+        path,
+        root_path,
+        (event.get("rawQueryString") or "").removeprefix("?"),
+        list(headers.items()),
+        _body(event),
+        http.get("sourceIp"),
+    )
+
+
+def _alb(event: dict[str, Any], base_path: str) -> HttpRequest:
+    multi_value = "multiValueHeaders" in event
+    if multi_value:
+        headers = [(name.lower(), v) for name, values in (event["multiValueHeaders"] or {}).items() for v in values]
+        query = event.get("multiValueQueryStringParameters") or {}
+    else:
+        headers = list(_lower(event.get("headers")).items())
+        query = event.get("queryStringParameters") or {}
+    # ALB passes query parameters on as the client encoded them (it does not decode them): decoded here, then
+    # encoded once, so that the app sees the same query string as behind API Gateway.
+    decoded = {
+        unquote_plus(key): [unquote_plus(v) for v in value] if isinstance(value, list) else unquote_plus(value)
+        for key, value in query.items()
+    }
+    path, root_path = _split_base_path(unquote(event.get("path") or "/"), base_path)
+    forwarded_for = next((value for name, value in reversed(headers) if name == "x-forwarded-for"), "")
+    return HttpRequest(
+        "alb",
+        event["httpMethod"],
+        path,
+        root_path,
+        urlencode(decoded, doseq=True),
+        headers,
+        _body(event),
+        # ALB appends the address it saw to X-Forwarded-For: the last entry is the one a client cannot forge.
+        forwarded_for.rsplit(",", 1)[-1].strip() or None,
+        multi_value,
+    )
+
+
+def lambda_response(
+    request: HttpRequest,
+    status: int,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    text_media_types: tuple[str, ...] = TEXT_MEDIA_TYPES,
+    exclude_headers: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The Lambda result that makes `request`'s service send this response."""
+    pairs = [(name.lower(), value) for name, value in headers if name.lower() not in exclude_headers]
+    text, is_base64 = _encode_body(body, pairs, text_media_types)
+    result: dict[str, Any] = {"statusCode": status}
+    if request.kind == "v2":
+        # Set-Cookie goes in `cookies`; other repeated headers are joined, as HTTP allows for every header but
+        # Set-Cookie (payload 2.0 has no multi-value headers).
+        single: dict[str, str] = {}
+        cookies = []
+        for name, value in pairs:
+            if name == "set-cookie":
+                cookies.append(value)
+            else:
+                single[name] = f"{single[name]},{value}" if name in single else value
+        result["headers"] = single
+        if cookies:
+            result["cookies"] = cookies
+    elif request.kind == "alb" and not request.multi_value:
+        result["headers"] = _case_varied(pairs)
+    else:
+        grouped: dict[str, list[str]] = {}
+        for name, value in pairs:
+            grouped.setdefault(name, []).append(value)
+        if request.kind == "alb":
+            result["multiValueHeaders"] = grouped
+        else:
+            # REST: API Gateway merges the two maps; repeated headers (Set-Cookie) only fit in the multi-value one.
+            result["headers"] = {name: values[0] for name, values in grouped.items() if len(values) == 1}
+            result["multiValueHeaders"] = {name: values for name, values in grouped.items() if len(values) > 1}
+    result["body"] = text
+    result["isBase64Encoded"] = is_base64
+    return result
+
+
+def _encode_body(body: bytes, headers: list[tuple[str, str]], text_media_types: tuple[str, ...]) -> tuple[str, bool]:
+    if not body:
+        return "", False
+    header = dict(headers)
+    media_type = header.get("content-type", "").split(";", 1)[0].strip().lower()
+    encoded = header.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+    is_text = media_type.startswith(text_media_types) or media_type.endswith(("+json", "+xml"))
+    if is_text and not encoded:
+        try:
+            return body.decode(), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode("ascii"), True
+
+
+def _case_varied(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """ALB's single-value form has one value per key, but header names are case-insensitive: a repeated header
+    (Set-Cookie) is sent under differently-cased names, which ALB passes on as separate headers (as Mangum does)."""
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        key = name
+        variant = 0
+        while key in out:
+            variant += 1
+            key = _casing(name, variant)
+            if variant > 1 << len(name):
+                break
+        out[key] = value
+    return out
+
+
+def _casing(name: str, variant: int) -> str:
+    """The `variant`-th upper/lower-case spelling of `name` (0 is `name` as it is), letters counted from the left."""
+    letters = [i for i, char in enumerate(name) if char.isalpha()]
+    chars = list(name)
+    for bit, index in enumerate(letters):
+        if variant >> bit & 1:
+            chars[index] = chars[index].swapcase()
+    return "".join(chars)
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body, validate=True)
+    return body.encode() if isinstance(body, str) else bytes(body)
+
+
+def _lower(headers: Mapping[str, str] | None) -> dict[str, str]:
+    return {name.lower(): value for name, value in (headers or {}).items()}
+
+
+def _join(name: str, values: list[str]) -> str:
+    # One Cookie header holds every cookie, "; "-separated (RFC 6265 §5.4); other headers combine with ", ".
+    return ("; " if name.lower() == "cookie" else ", ").join(values)
+
+
+def _split_base_path(path: str, base_path: str) -> tuple[str, str]:
+    """(path, root_path): `root_path` is the base path when the request is under it."""
+    base = "/" + base_path.strip("/") if base_path.strip("/") else ""
+    if base and (path == base or path.startswith(base + "/")):
+        return path, base
+    return path, ""
+
+
+def _port(text: str, default: int) -> int:
+    return int(text) if text.isdigit() and text.isascii() else default
+
+
+def _keys(event: Any) -> str:
+    if not isinstance(event, dict):
+        return f"not an object but {type(event).__name__}"
+    return ", ".join(sorted(map(str, event))[:12]) or "none"

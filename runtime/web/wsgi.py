@@ -1,0 +1,168 @@
+"""Run a WSGI app (Flask, Django, ...) as a Lambda handler, with the response's `close()` in the phase.
+
+A WSGI server calls the response iterable's `close()` once the client has the response; Flask's `call_on_close`
+callbacks and Django's `request_finished` signal run there. This adapter returns the response first and hands
+`close()` to the after-response phase, so they run after the caller has the response.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+
+from .. import hooks, logs
+from .events import TEXT_MEDIA_TYPES, HttpRequest, lambda_response, parse_event
+
+TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from types import TracebackType
+    from typing import Any
+
+    ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None] | None
+    StartResponse = Callable[[str, list[tuple[str, str]], ExcInfo], Callable[[bytes], object]]
+    WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_SERVER_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")
+# Carried on the environ under their own HTTP names, not as HTTP_ variables (PEP 3333).
+_CGI_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+class WSGIHandler:
+    """`handler = WSGIHandler(app)`: a Lambda handler for API Gateway (REST and HTTP APIs), Function URLs and ALB.
+
+    `api_gateway_base_path`: the base path of a custom domain's API mapping; the app sees it as `SCRIPT_NAME`.
+    `text_mime_types`: response media types sent as text (the others are base64-encoded).
+    `exclude_headers`: response headers left out.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        api_gateway_base_path: str = "/",
+        text_mime_types: Iterable[str] | None = None,
+        exclude_headers: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.base_path = api_gateway_base_path
+        self.text_media_types = tuple(text_mime_types) if text_mime_types is not None else TEXT_MEDIA_TYPES
+        self.exclude_headers = frozenset(name.lower() for name in exclude_headers)
+        self._warned_outside = False
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        request = parse_event(event, self.base_path)
+        response = _Response()
+        result: Iterable[bytes] | None = None
+        try:
+            result = self.app(environ(request, event, context), response.start_response)
+            for chunk in result:
+                response.write(chunk)
+        except Exception as exc:
+            logs.runtime_logger().error("wsgi: the app raised before its response was complete: %r", exc, exc_info=exc)
+            response.fail()
+            self._close_now(result)
+        else:
+            if response.status is None:
+                logs.runtime_logger().error("wsgi: the app returned without calling start_response()")
+                response.fail()
+            self._close_later(result)
+        status, headers, body = response.value()
+        return lambda_response(request, status, headers, body, self.text_media_types, self.exclude_headers)
+
+    def _close_later(self, result: Iterable[bytes]) -> None:
+        close = getattr(result, "close", None)
+        if close is None:
+            return
+        try:
+            hooks.defer(close)
+        except hooks.DeferError as exc:
+            # Outside this runtime's invocations (a test, another runtime): closed now, never skipped.
+            if not self._warned_outside:
+                self._warned_outside = True
+                logs.runtime_logger().warning("wsgi: %s; the response is closed before returning", exc)
+            self._close_now(result)
+
+    def _close_now(self, result: Iterable[bytes] | None) -> None:
+        close = getattr(result, "close", None)
+        if close is None:
+            return
+        try:
+            close()
+        except Exception as exc:
+            logs.runtime_logger().error("wsgi: the response's close() failed: %r", exc, exc_info=exc)
+
+
+def environ(request: HttpRequest, event: Any, context: Any) -> dict[str, Any]:
+    """The WSGI environ of `request` (PEP 3333: text as "bytes in latin-1")."""
+    server_name, server_port = request.server
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": _native(request.root_path),
+        "PATH_INFO": _native(request.route_path),
+        "QUERY_STRING": request.query_string,
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": str(server_port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": request.client or "127.0.0.1",
+        "CONTENT_LENGTH": str(len(request.body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": request.scheme,
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "aws.event": event,
+        "aws.context": context,
+        # apig-wsgi's keys, for apps that come from it.
+        "apig_wsgi.full_event": event,
+        "apig_wsgi.context": context,
+        "apig_wsgi.request_context": event.get("requestContext"),
+    }
+    for name, value in request.headers:
+        if name in _CGI_HEADERS:
+            if name == "content-type":
+                env["CONTENT_TYPE"] = _native(value)
+            continue
+        key = "HTTP_" + name.upper().replace("-", "_")
+        value = _native(value)
+        if key in env:  # a header sent more than once (ALB's multi-value mode)
+            value = env[key] + ("; " if key == "HTTP_COOKIE" else ",") + value
+        env[key] = value
+    return env
+
+
+class _Response:
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+        self.failed = False
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo = None
+    ) -> Callable[[bytes], object]:
+        # Nothing is sent before the app is done, so an error page may replace a started response (PEP 3333).
+        if self.status is not None and not exc_info:
+            raise RuntimeError("wsgi: start_response() called a second time without exc_info")
+        self.status = int(status.split(None, 1)[0])
+        self.headers = list(headers)
+        return self.write
+
+    def write(self, chunk: bytes) -> None:
+        if chunk:
+            self.chunks.append(bytes(chunk))
+
+    def fail(self) -> None:
+        self.failed = True
+
+    def value(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        if self.failed or self.status is None:
+            status, headers, body = _SERVER_ERROR
+            return status, list(headers), body
+        return self.status, self.headers, b"".join(self.chunks)
+
+
+def _native(text: str) -> str:
+    """A WSGI "native string": the UTF-8 bytes of `text`, each as one latin-1 character."""
+    return text if text.isascii() else text.encode().decode("latin-1")
