@@ -62,9 +62,9 @@ class ASGIHandler:
     def __call__(self, event: Any, context: Any) -> dict[str, Any]:
         request = parse_event(event, self.base_path)
         cycle = _HttpCycle(self._scope(request, event, context), request.body)
-        app_task = aio.result_of(cycle.start(self.app))
-        if app_task is not None:
-            self._finish_later(app_task)
+        aio.result_of(cycle.start(self.app))
+        if cycle.complete.is_set():
+            self._finish_later(cycle)
         status, headers, body = cycle.response()
         return lambda_response(request, status, headers, body, self.text_media_types, self.exclude_headers)
 
@@ -88,28 +88,26 @@ class ASGIHandler:
             "aws.context": context,
         }
 
-    def _finish_later(self, app_task: asyncio.Task[None]) -> None:
+    def _finish_later(self, cycle: _HttpCycle) -> None:
         """The rest of the app's task runs in the after-response phase; where there is none (the handler called
         outside this runtime's invocations: a test, another runtime), it finishes now, before the handler returns."""
         try:
-            hooks.defer(finish_app, app_task)
+            hooks.defer(finish_app, cycle)
         except hooks.DeferError as exc:
             if not self._warned_outside:
                 self._warned_outside = True
                 logs.runtime_logger().warning("asgi: %s; the app's work after its response runs before returning", exc)
-            aio.result_of(_settle(app_task))
+            try:
+                aio.result_of(finish_app(cycle))
+            except Exception as error:
+                logs.runtime_logger().error("asgi: the app failed after its response: %r", error, exc_info=error)
 
 
-async def finish_app(app_task: asyncio.Task[None]) -> None:
-    """The app's task after its response: background tasks. Its error, or its time running out, is the phase's."""
-    await app_task
-
-
-async def _settle(app_task: asyncio.Task[None]) -> None:
-    try:
-        await app_task
-    except Exception as exc:
-        logs.runtime_logger().error("asgi: the app failed after its response: %r", exc, exc_info=exc)
+async def finish_app(cycle: _HttpCycle) -> None:
+    """The app's task after its response (background tasks): its error, or its time running out, is the phase's."""
+    cycle.resume.set()
+    if cycle.task is not None:
+        await cycle.task
 
 
 class _HttpCycle:
@@ -126,19 +124,21 @@ class _HttpCycle:
         self.complete = asyncio.Event()
         #: set when the response is complete or the app's task has ended, whichever comes first
         self.settled = asyncio.Event()
+        #: the app waits in its last `send()` until this is set: nothing of it runs before the response is posted
+        self.resume = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
         self.failed = False
 
-    async def start(self, app: ASGIApp) -> asyncio.Task[None] | None:
-        """Run the app until its response is complete; return its task if it is still running then."""
+    async def start(self, app: ASGIApp) -> None:
+        """Run the app until its response is complete (then `complete` is set and the app waits for `resume`), or
+        until it ends without completing it."""
         import asyncio
 
-        app_task = asyncio.ensure_future(app(self.scope, self.receive, self.send))
+        self.task = app_task = asyncio.ensure_future(app(self.scope, self.receive, self.send))
         app_task.add_done_callback(lambda _: self.settled.set())
         await self.settled.wait()
         if self.complete.is_set():
-            if app_task.done() and not app_task.cancelled() and app_task.exception() is None:
-                return None
-            return app_task  # still running, or failed after the response: the phase runs and reports it
+            return
         error = None if app_task.cancelled() else app_task.exception()
         if isinstance(error, ShutdownRequested):
             raise error
@@ -149,7 +149,6 @@ class _HttpCycle:
             )
         else:
             logs.runtime_logger().error("asgi: the app returned without completing its response")
-        return None
 
     def response(self) -> tuple[int, list[tuple[str, str]], bytes]:
         if self.failed or self.status is None:
@@ -177,6 +176,7 @@ class _HttpCycle:
             if not message.get("more_body", False):
                 self.complete.set()
                 self.settled.set()
+                await self.resume.wait()
         else:
             raise RuntimeError(f"asgi: unexpected message {kind!r}")
 

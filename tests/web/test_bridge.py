@@ -1,0 +1,105 @@
+"""The web bridge through the real bootstrap: what runs before the response, what after, and the lifespan.
+
+Order and causality come from the test Runtime API's clock: when `/response` arrived, when the app's background work
+marked its start and end, and when the runtime asked for the next invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any
+
+import pytest
+
+from emulator.server import LambdaApiServer
+from tests.conftest import StartRuntime
+from tests.web import get
+
+SLEEP_MS = 300
+
+
+def call(api: LambdaApiServer, event: Any) -> tuple[str, dict[str, Any]]:
+    request_id = api.submit(json.dumps(event).encode())
+    result = api.result(request_id).json()
+    api.wait_ended(request_id)
+    assert isinstance(result, dict)
+    return request_id, result
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async-task", "sync-task-in-a-thread"])
+def test_background_tasks_run_after_the_response_and_before_next(
+    api: LambdaApiServer, start: StartRuntime, sync: bool
+) -> None:
+    process = start("web_asgi.handler")
+    query = f"ms={SLEEP_MS}" + ("&sync=true" if sync else "")
+    request_id, result = call(api, get("/background", query))
+    assert (result["statusCode"], json.loads(result["body"])) == (200, {"message": "accepted"})
+    timing = api.timing(request_id)
+    [started] = api.marks("background-start")
+    [ended] = api.marks("background-end")
+    # The caller had the response before the task began; the environment ran until the task was done.
+    assert timing.responded_at < started.at < ended.at < timing.runtime_next_at
+    assert ended.at - started.at >= SLEEP_MS / 1000 * 0.9
+    assert "runtime.web.asgi.finish_app" in process.output()  # the phase's summary names the app's task
+
+
+def test_flask_call_on_close_runs_after_the_response(api: LambdaApiServer, start: StartRuntime) -> None:
+    start("web_wsgi.handler")
+    request_id, result = call(api, get("/on-close", f"ms={SLEEP_MS}"))
+    assert (result["statusCode"], result["body"]) == (200, "accepted")
+    timing = api.timing(request_id)
+    [started] = api.marks("on-close-start")
+    [ended] = api.marks("on-close-end")
+    assert timing.responded_at < started.at < ended.at < timing.runtime_next_at
+
+
+def test_lifespan_starts_once_and_shuts_down_on_sigterm(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("web_asgi.handler")
+    seen = [json.loads(call(api, get("/lifespan"))[1]["body"]) for _ in range(3)]
+    # One startup for the environment, not one per invocation (Mangum's), and its state reaches each request.
+    assert seen == [{"startups": 1, "shutdowns": 0, "state": ["started_at"]}] * 3
+    process.popen.send_signal(signal.SIGTERM)
+    assert process.wait() == 0
+    output = process.output()
+    assert "lifespan shutdown ran" in output
+    assert "shutdown: running asgi lifespan shutdown" in output
+
+
+def test_a_failing_lifespan_startup_is_an_init_error(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("web_asgi.handler", {"WEB_LIFESPAN_FAIL": "1"})
+    api.wait_for(lambda: api.init_error() is not None)
+    error = api.init_error()
+    assert error is not None
+    document = error.json()
+    assert "lifespan startup failed" in document["errorMessage"]
+    assert "the database is unreachable" in document["errorMessage"]
+    assert process.wait() != 0
+
+
+def test_a_background_task_that_fails_is_reported_by_the_phase(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("web_asgi.handler")
+    _, result = call(api, get("/background-fails"))
+    assert result["statusCode"] == 200  # the caller's response stands
+    output = process.output()
+    assert "after-response: runtime.web.asgi.finish_app failed: RuntimeError: the background task failed" in output
+
+
+def test_a_route_that_raises_answers_500_and_logs_the_error(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("web_asgi.handler")
+    _, result = call(api, get("/raises"))
+    assert (result["statusCode"], result["body"]) == (500, "Internal Server Error")
+    # Starlette answers 500, then raises again: the error surfaces once, with its trace, in the phase.
+    assert process.output().count("ValueError: the route failed") >= 1
+    _, again = call(api, get("/hello"))  # and the next request is served as usual
+    assert json.loads(again["body"]) == {"message": "hello"}
+
+
+def test_an_event_that_is_not_http_is_a_clear_error(api: LambdaApiServer, start: StartRuntime) -> None:
+    start("web_asgi.handler")
+    request_id = api.submit(json.dumps({"Records": []}).encode())
+    result = api.result(request_id)
+    assert result.kind == "error"
+    document = result.json()
+    assert document["errorType"] == "UnsupportedEvent"
+    assert "not an HTTP request from API Gateway, a Function URL or an ALB" in document["errorMessage"]
