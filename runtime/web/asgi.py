@@ -18,9 +18,8 @@ if TYPE_CHECKING:
     from typing import Any, Literal
 
     Message = MutableMapping[str, Any]
-    Receive = Callable[[], Awaitable[Message]]
-    Send = Callable[[Message], Awaitable[None]]
-    ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+    # Loose on purpose: frameworks type scope, receive and send each their own way.
+    ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 _ASGI = {"version": "3.0", "spec_version": "2.0"}
 _SERVER_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None] | None
-    StartResponse = Callable[[str, list[tuple[str, str]], ExcInfo], Callable[[bytes], object]]
-    WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+    # Loose on purpose: frameworks type the environ and start_response each their own way.
+    WSGIApp = Callable[[Any, Any], Iterable[bytes]]
 
 _SERVER_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")
 # Carried on the environ under their own HTTP names, not as HTTP_ variables (PEP 3333).
