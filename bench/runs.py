@@ -179,7 +179,15 @@ def make_events(directory: Path) -> dict[str, Path]:
     big.write_text(json.dumps({"source": "bench", "records": records}))
     apigw = directory / "event-apigw.json"
     apigw.write_text(json.dumps(api_gateway_event()))
-    return {"small": small, "big": big, "apigw": apigw}
+    events = {"small": small, "big": big, "apigw": apigw}
+    for name, path in (("web", "/hello"), ("web_bg", "/background")):
+        # The same request to the FastAPI app's routes.
+        event = api_gateway_event()
+        event["rawPath"] = path
+        event["requestContext"]["http"]["path"] = path  # type: ignore[index]
+        events[name] = directory / f"event-{name}.json"
+        events[name].write_text(json.dumps(event))
+    return events
 
 
 def api_gateway_event() -> dict[str, object]:
@@ -249,6 +257,7 @@ class Bench:
         if self.ours_env:
             settings = ", ".join(f"{name}={value}" for name, value in self.ours_env.items())
             self.results.notes.append(f"this runtime ran with {settings}")
+        self.web: dict[Runtime, str] = {}
         self.cpus: tuple[str, str] | None = None
         available = sorted(os.sched_getaffinity(0))
         if pin == "same":
@@ -315,16 +324,17 @@ class Bench:
         )
         self.results.code_hashes.append(code_hash(self.code_root))
         t0 = time.monotonic()
+        self.web = self._web_handlers()
         cases = self._cold_cases()
-        for label, handler, _ in cases:  # one untimed start each: .pyc files written, page cache warm
-            for rt in (self.ours, self.ric, self.floor):
-                self._run(rt, handler, 1, f"{label}-warmup")
+        for label, handlers, _ in cases:  # one untimed start each: .pyc files written, page cache warm
+            for rt, handler in handlers.items():
+                self._run(rt, handler, 1, f"{label}-warmup", event="web" if label == "web" else "small")
         for r in range(self.plan.rounds):
             self.progress(f"round {r + 1}/{self.plan.rounds}")
             # Cold starts are spread over the rounds too, so a burst of load elsewhere cannot skew all of them.
-            for label, handler, starts in cases:
+            for label, handlers, starts in cases:
                 share = starts // self.plan.rounds + (1 if r < starts % self.plan.rounds else 0)
-                self.cold_starts(label, handler, share)
+                self.cold_starts(label, handlers, share)
             self.loop_round()
         self.results.elapsed_s = time.monotonic() - t0
         self.results.load.append(os.getloadavg())
@@ -377,6 +387,23 @@ class Bench:
             res.add("crit_p99_big", rt.key, percentile(critical, 99))
             res.add("gap_p50_big", rt.key, percentile(gaps, 50))
             self.progress(f"  100 KB x{p.big_n:<6} {rt.key:8} critical p50 {percentile(critical, 50):7.1f} us")
+        for rt, handler in self.web.items():
+            run = self._run(rt, handler, p.big_n, "web", event="web")
+            critical = run.critical_us(skip)
+            res.add("crit_p50_web", rt.key, percentile(critical, 50))
+            res.add("crit_p99_web", rt.key, percentile(critical, 99))
+            self.progress(f"  FastAPI x{p.big_n:<5} {rt.key:8} critical p50 {percentile(critical, 50):7.1f} us")
+        # The route with 200 ms of BackgroundTasks, and the hello route at the same pace (one call every 200 ms).
+        for rt, handler in self.web.items():
+            paced = self._run(rt, handler, p.paced_n, "web-paced", event="web", pause_us=WORK_US)
+            res.add("crit_p50_web_paced", rt.key, percentile(paced.critical_us(1), 50))
+            work = self._run(rt, handler, p.paced_n, "web-bg", event="web_bg")
+            res.add("crit_p50_web_bg", rt.key, percentile(work.critical_us(1), 50))
+            self.progress(
+                f"  FastAPI 200 ms BackgroundTasks x{p.paced_n:<4} {rt.key:8} response after "
+                f"{percentile(work.critical_us(1), 50):9.1f} us (hello route, same pace: "
+                f"{percentile(paced.critical_us(1), 50):.1f} us)"
+            )
         # 200 ms of work per invocation; the no-op reference waits 200 ms before each dispatch, so both runs see
         # the same idle machine between invocations (cold caches, CPU wake-up).
         for rt, handler in ((self.ours, "bench_defer.handler"), (self.ric, "bench_inline.handler")):
@@ -391,23 +418,34 @@ class Bench:
                 f"next /next after {percentile(work.gaps_us(1), 50) / 1000:.1f} ms"
             )
 
-    def _cold_cases(self) -> list[tuple[str, str, int]]:
-        cases = [("cold", "bench_noop.handler", self.plan.cold_starts)]
+    def _web_handlers(self) -> dict[Runtime, str]:
+        """The FastAPI app per runtime: through the bridge here, through Mangum under awslambdaric."""
+        if not (self._importable("fastapi") and self._importable("mangum")):
+            self.results.notes.append(f"fastapi or mangum is not installed for {self.python}: no web rows.")
+            return {}
+        return {self.ours: "bench_web_asgi.handler", self.ric: "bench_web_mangum.handler"}
+
+    def _cold_cases(self) -> list[tuple[str, dict[Runtime, str], int]]:
+        everyone = (self.ours, self.ric, self.floor)
+        cases = [("cold", dict.fromkeys(everyone, "bench_noop.handler"), self.plan.cold_starts)]
         if self._importable("boto3"):
-            cases.append(("boto3", "bench_boto3.handler", self.plan.boto3_starts))
+            cases.append(("boto3", dict.fromkeys(everyone, "bench_boto3.handler"), self.plan.boto3_starts))
         else:
             self.results.notes.append(
                 f"boto3 is not installed for {self.python}: no boto3 cold start (pip install boto3)."
             )
+        if self.web:
+            cases.append(("web", self.web, self.plan.boto3_starts))
         return cases
 
-    def cold_starts(self, label: str, handler: str, starts: int) -> None:
+    def cold_starts(self, label: str, handlers: dict[Runtime, str], starts: int) -> None:
         """`starts` starts of each runtime, alternated: exec → first /next, → init done, → first response."""
         res = self.results
-        cold_runtimes = (self.ours, self.ric, self.floor)
+        cold_runtimes = tuple(handlers)
+        event = "web" if label == "web" else "small"
         for _ in range(starts):
-            for rt in cold_runtimes:
-                run = self._run(rt, handler, 1, label)
+            for rt, handler in handlers.items():
+                run = self._run(rt, handler, 1, label, event=event)
                 res.add(f"{label}_next", rt.key, run.first_next_ms)
                 res.add(f"{label}_init", rt.key, run.init_done_ms)
                 res.add(f"{label}_response", rt.key, run.first_response_ms)
