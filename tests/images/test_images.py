@@ -1,5 +1,5 @@
-"""The container images: the root Dockerfile built with buildah for images/hello, images/metrics and images/events,
-then run and invoked for real.
+"""The container images: the root Dockerfile built with buildah for each function folder of images/ (hello, metrics,
+events, web), then run and invoked for real.
 
 The Lambda base image (public.ecr.aws/lambda/provided:al2023) cannot be pulled here, so the images are built on a
 local stand-in with the same contract (scripts/standin-base/), whose Python is Debian's (3.11 on bookworm).
@@ -41,6 +41,7 @@ from typing import Any
 import pytest
 
 from emulator.server import LambdaApiServer
+from tests.web import recorded
 
 pytestmark = pytest.mark.image
 
@@ -619,6 +620,35 @@ def test_events_under_the_rie_with_an_unreachable_destination(tools: Tools) -> N
         assert (status, body["order_id"]) == (200, "o-10")
 
 
+def test_web_background_task_runs_after_the_response(tools: Tools) -> None:
+    """images/web: FastAPI's BackgroundTasks, through the ASGI bridge, POST their webhook after `/response`."""
+    name = image(tools, "images/web")
+    with FakeEventBridge() as webhook:  # any loopback endpoint that records POSTs and their time will do
+        with as_on_lambda(name, {"AUDIT_URL": webhook.url}) as (api, running):
+            event = web_event("POST", "/orders", {"items": ["a", "b"]})
+            request_id, result, responded_at = invoke(api, running, event)
+            assert result["statusCode"] == 201, result
+            body = json.loads(result["body"])
+            assert body["status"] == "accepted"
+            webhook.wait_calls(1)
+            sent_at, _, record = webhook.calls[0]
+            assert sent_at > responded_at  # the caller already had its answer
+            assert record == {"order_id": body["order_id"], "items": ["a", "b"], "request_id": request_id}
+            api.wait_ended(request_id, wait_s=INVOKE_TIMEOUT_S)
+            _, health, _ = invoke(api, running, web_event("GET", "/health"))
+            assert (health["statusCode"], json.loads(health["body"])) == (200, {"status": "ok"})
+            assert "Traceback" not in running.output()
+
+
+def web_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """A Function URL request (payload 2.0) as Lambda delivers it."""
+    event = recorded("function-url-post-json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["body"] = json.dumps(body) if body is not None else None
+    return dict(event)
+
+
 # ---- the real base's glibc --------------------------------------------------------------------------------------
 
 
@@ -660,7 +690,7 @@ def test_the_glibc_check_sees_a_newer_symbol(tmp_path: Path) -> None:
     assert needed is not None and needed > GLIBC_LIMIT, needed
 
 
-@pytest.mark.parametrize("function_dir", ["images/hello", "images/metrics", "images/events"])
+@pytest.mark.parametrize("function_dir", ["images/hello", "images/metrics", "images/events", "images/web"])
 def test_no_compiled_file_needs_a_glibc_newer_than_the_real_base(tools: Tools, function_dir: str) -> None:
     if shutil.which("readelf") is None:
         pytest.skip("readelf (binutils) is needed to read the images' ELF files")
