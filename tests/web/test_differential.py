@@ -95,7 +95,7 @@ def normal(call: Call) -> dict[str, Any]:
     for name, values in headers.items():
         if name != "content-length":  # follows the body, compared below
             fields[f"headers.{name}"] = sorted(values)
-    if headers.get("content-type") == ["application/json"]:
+    if headers.get("content-type") == ["application/json"] and body:
         for key, value in json.loads(body).items():
             fields[f"app.{key}"] = value
     else:
@@ -137,3 +137,14 @@ def test_lifespan_runs_once_here_and_per_invocation_under_mangum() -> None:
         for side, result in (("ours", ours), ("mangum", reference))
     }
     assert counts == {"ours": [1, 1, 1], "mangum": [1, 2, 3]}
+
+
+def test_a_response_without_content_type_gets_none_here_and_json_under_mangum() -> None:
+    requests = [request("no-content", get("/no-content"))]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ours_job = pool.submit(run, "web_asgi.handler", "bootstrap", requests)
+        reference_job = pool.submit(run, "web_mangum.handler", "awslambdaric", requests)
+        ours, reference = normal(ours_job.result().calls[0]), normal(reference_job.result().calls[0])
+    assert ours["status"] == reference["status"] == 204
+    assert (ours.get("headers.content-type"), reference.get("headers.content-type")) == (None, ["application/json"])
+    assert differing(ours, reference) == {"headers.content-type"}
