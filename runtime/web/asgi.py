@@ -200,13 +200,14 @@ class _Lifespan:
         aio.result_of(self._await_answer(task))
         answer = self.answer
         if answer is None and self.received == 0:  # it failed or ended without asking for the startup event
-            error = None if task.cancelled() or not task.done() else task.exception()
+            error = _error(task)
             if self.required:
                 raise LifespanError(f"the app does not support the lifespan protocol (lifespan='on'): {error!r}")
             logs.runtime_logger().debug("asgi: the app does not support the lifespan protocol: %r", error)
             return
         if answer is None or answer["type"] != "lifespan.startup.complete":
-            raise LifespanError(f"the app's lifespan startup failed: {_failure(answer, task)}")
+            aio.result_of(_ended(task))  # Starlette answers "failed", then raises
+            _raise_failure("startup", answer, task)
         self.answer = None
         self.answered.clear()
         hooks.on_shutdown(name="asgi lifespan shutdown")(self._shutdown_hook(task))
@@ -217,7 +218,8 @@ class _Lifespan:
             await self._await_answer(task)
             answer = self.answer
             if answer is None or answer["type"] != "lifespan.shutdown.complete":
-                raise LifespanError(f"the app's lifespan shutdown failed: {_failure(answer, task)}")
+                await _ended(task)
+                _raise_failure("shutdown", answer, task)
 
         return shutdown
 
@@ -242,12 +244,28 @@ class _Lifespan:
         self.answered.set()
 
 
-def _failure(answer: Message | None, task: asyncio.Task[None]) -> str:
+async def _ended(task: asyncio.Task[None]) -> None:
+    """Until `task` ends, for at most a second."""
+    import asyncio
+
+    await asyncio.wait((task,), timeout=1.0)
+
+
+def _error(task: asyncio.Task[None]) -> BaseException | None:
+    return task.exception() if task.done() and not task.cancelled() else None
+
+
+def _raise_failure(step: str, answer: Message | None, task: asyncio.Task[None]) -> None:
+    """The app's own exception if it raised one: its type and trace point at the app's lifespan code, as an error
+    at import would. Otherwise LifespanError with the app's message."""
+    error = _error(task)
+    if error is not None:
+        raise error
     if answer is not None and answer.get("message"):
-        return str(answer["message"])
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        return repr(task.exception())
-    return f"the app answered {answer['type']!r}" if answer is not None else "the app ended without answering"
+        detail = str(answer["message"]).strip().splitlines()[-1]
+    else:
+        detail = f"the app answered {answer['type']!r}" if answer is not None else "the app ended without answering"
+    raise LifespanError(f"the app's lifespan {step} failed: {detail}")
 
 
 def _text(value: bytes | str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runtime import aio
+from runtime import aio, hooks
 from runtime.web import ASGIHandler, LifespanError, UnsupportedEvent, WSGIHandler
 from runtime.web.events import lambda_response, parse_event
 from tests.web import get, recorded
@@ -22,7 +22,10 @@ Send = Callable[[dict[str, Any]], Any]
 
 @pytest.fixture(autouse=True)
 def fresh_loop() -> Iterator[None]:
+    """Each test with its own event loop, and without the shutdown hooks earlier tests' lifespans registered."""
+    shutdown_hooks = list(hooks.registry.shutdown)
     yield
+    hooks.registry.shutdown[:] = shutdown_hooks
     aio.close()
 
 
@@ -209,8 +212,27 @@ def test_lifespan_state_reaches_each_request() -> None:
     ids=["startup-failed", "raised"],
 )
 def test_a_failed_lifespan_startup_raises(answer: str | None, message: str) -> None:
-    with pytest.raises(LifespanError, match=message):
+    # The app's own exception when it raised one, else LifespanError with its message.
+    with pytest.raises(RuntimeError if answer is None else LifespanError, match=message):
         ASGIHandler(lifespan_app(answer))
+
+
+def test_the_lifespan_shutdown_runs_as_a_shutdown_hook_and_reports_a_failure() -> None:
+    ASGIHandler(lifespan_app("lifespan.startup.complete"))
+    [task] = [task for task in hooks.registry.shutdown if task.name == "asgi lifespan shutdown"]
+    aio.result_of(task.call(None))  # completes: the app answered lifespan.shutdown.complete
+    assert aio.cancel_leftover_tasks() == []
+
+    async def refuses(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.failed", "message": "Traceback ...\nOSError: pool busy\n"})
+
+    ASGIHandler(refuses)
+    failing = hooks.registry.shutdown[-1]
+    with pytest.raises(LifespanError, match=r"lifespan shutdown failed: OSError: pool busy$"):
+        aio.result_of(failing.call(None))
 
 
 def test_an_app_without_lifespan_is_served_in_auto_mode_and_refused_in_on_mode() -> None:

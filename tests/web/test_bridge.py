@@ -72,8 +72,9 @@ def test_a_failing_lifespan_startup_is_an_init_error(api: LambdaApiServer, start
     error = api.init_error()
     assert error is not None
     document = error.json()
-    assert "lifespan startup failed" in document["errorMessage"]
-    assert "the database is unreachable" in document["errorMessage"]
+    # The app's own exception, its trace through the app's lifespan code, as if it had failed at import.
+    assert (document["errorType"], document["errorMessage"]) == ("RuntimeError", "the database is unreachable")
+    assert any("web_fastapi.py" in frame and "in lifespan" in frame for frame in document["stackTrace"])
     assert process.wait() != 0
 
 
