@@ -54,6 +54,16 @@ def test_flask_call_on_close_runs_after_the_response(api: LambdaApiServer, start
     assert timing.responded_at < started.at < ended.at < timing.runtime_next_at
 
 
+def test_django_request_finished_runs_after_the_response(api: LambdaApiServer, start: StartRuntime) -> None:
+    start("web_django.handler")
+    request_id, result = call(api, get("/hello"))
+    assert (result["statusCode"], json.loads(result["body"])) == (200, {"message": "hello", "path": "/hello"})
+    timing = api.timing(request_id)
+    [started] = api.marks("request-finished-start")
+    [ended] = api.marks("request-finished-end")
+    assert timing.responded_at < started.at < ended.at < timing.runtime_next_at
+
+
 def test_lifespan_starts_once_and_shuts_down_on_sigterm(api: LambdaApiServer, start: StartRuntime) -> None:
     process = start("web_asgi.handler")
     seen = [json.loads(call(api, get("/lifespan"))[1]["body"]) for _ in range(3)]
