@@ -58,7 +58,7 @@ COPY runtime/ /src/runtime/runtime/
 RUN "${RUNTIME_PYTHON}" -m pip install --no-cache-dir --no-compile \
         --target "${LAMBDA_RUNTIME_DIR}" /src/runtime \
     && rm -rf "${LAMBDA_RUNTIME_DIR:?}/bin" \
-    && printf '#!%s -u\nfrom runtime.main import main\nmain()\n' "${RUNTIME_PYTHON}" > "${LAMBDA_RUNTIME_DIR}/bootstrap" \
+    && printf '#!%s -u\nfrom runtime.main import bootstrap\nbootstrap()\n' "${RUNTIME_PYTHON}" > "${LAMBDA_RUNTIME_DIR}/bootstrap" \
     && chmod 0755 "${LAMBDA_RUNTIME_DIR}/bootstrap" \
     && "${RUNTIME_PYTHON}" -m compileall -q -j 0 --invalidation-mode unchecked-hash "${LAMBDA_RUNTIME_DIR}" \
     && chmod -R a+rX "${LAMBDA_RUNTIME_DIR}"

@@ -134,7 +134,7 @@ def snapshot(dest: Path, python: str) -> None:
 
 def image_bootstrap(python: str) -> str:
     """The Dockerfile's `bootstrap`, for `python` (the same three lines it writes)."""
-    return f"#!{python} -u\nfrom runtime.main import main\nmain()\n"
+    return f"#!{python} -u\nfrom runtime.main import bootstrap\nbootstrap()\n"
 
 
 def tree_state() -> str:
