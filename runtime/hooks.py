@@ -120,6 +120,8 @@ def after_response(
 
     def register(hook: F) -> F:
         registry.hooks.append(Task(hook, name=name, timeout=timeout, when=when, every=every, is_hook=True))
+        if served_elsewhere():
+            _warn_elsewhere(f"@after_response hook {_name_of(hook)} will not run")
         return hook
 
     return register(fn) if fn is not None else register
@@ -138,6 +140,8 @@ def on_shutdown(fn: Any = None, /, *, name: str | None = None) -> Any:
 
     def register(hook: F) -> F:
         registry.shutdown.append(Task(hook, name=name))
+        if served_elsewhere():
+            _warn_elsewhere(f"@on_shutdown hook {_name_of(hook)} will not run")
         return hook
 
     return register(fn) if fn is not None else register
@@ -250,10 +254,60 @@ def defer(fn: Any, /, *args: Any, **kwargs: Any) -> None:
     if not callable(fn) and not hasattr(fn, "__await__"):
         raise TypeError(f"defer() needs a callable or a coroutine, not {type(fn).__name__}")
     scope = _active.scope
+    if (scope is None or scope.request_id is None) and served_elsewhere():
+        _run_now(fn, args, kwargs)
+        return
     if scope is None:
         _close_if_coroutine(fn)
         raise DeferError(_OUTSIDE)
     scope.add(fn, args, kwargs)
+
+
+def served_elsewhere() -> bool:
+    """Whether another runtime serves this process (awslambdaric, a managed Python runtime): this runtime's loop,
+    which runs the after-response phase, is not running here."""
+    if "runtime.main" in sys.modules:
+        return False
+    import os
+
+    return "awslambdaric" in sys.modules or os.environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_python")
+
+
+class _Elsewhere:
+    warned = False
+
+
+def _warn_elsewhere(what: str) -> None:
+    """One warning per process: this package is imported, but another runtime serves the function."""
+    if _Elsewhere.warned:
+        return
+    _Elsewhere.warned = True
+    import logging
+
+    logging.getLogger("runtime").warning(
+        "%s: this function is served by another runtime (awslambdaric or a managed Python runtime), not by this "
+        "runtime's bootstrap; after-response hooks do not run here and defer() runs its work at once, before the "
+        'response (README "Under another runtime")',
+        what,
+    )
+
+
+def _run_now(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """`defer()` under another runtime: the work runs now, before the response, rather than never. Its failure is
+    logged, as in the phase, and does not fail the handler."""
+    _warn_elsewhere(f"defer({_name_of(fn)})")
+    import logging
+
+    result: Any = None
+    try:
+        result = fn if hasattr(fn, "__await__") else fn(*args, **kwargs)
+        if hasattr(result, "__await__"):
+            from . import aio
+
+            aio.result_of(result)
+    except Exception as exc:
+        _close_if_coroutine(result)
+        logging.getLogger("runtime").error("deferred %s failed: %r", _name_of(fn), exc, exc_info=exc)
 
 
 def _thread_owner(main_thread: int) -> str | None:

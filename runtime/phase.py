@@ -320,15 +320,25 @@ def leave_forked_child(error: BaseException | None = None) -> None:
 
 
 def _due(hooks: Iterable[Task], invocation: Invocation) -> Iterator[Task]:
-    """The hooks that run after this invocation, by their `when=` and `every=`."""
+    """The hooks that run after this invocation, by their `when=` and `every=` (counting this invocation)."""
     for hook in hooks:
-        if hook.when == "success" and invocation.error is not None:
-            continue
-        if hook.when == "error" and invocation.error is None:
-            continue
-        hook.runs += 1
-        if (hook.runs - 1) % hook.every == 0:
-            yield hook
+        if _applies(hook, invocation):
+            hook.runs += 1
+            if (hook.runs - 1) % hook.every == 0:
+                yield hook
+
+
+def due_hooks(hooks: Iterable[Task], invocation: Invocation) -> list[Task]:
+    """The hooks `_due` would run after this invocation, without counting it."""
+    return [hook for hook in hooks if _applies(hook, invocation) and hook.runs % hook.every == 0]
+
+
+def _applies(hook: Task, invocation: Invocation) -> bool:
+    if hook.when == "success":
+        return invocation.error is None
+    if hook.when == "error":
+        return invocation.error is not None
+    return True
 
 
 class PhaseReport:

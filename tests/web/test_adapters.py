@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from runtime import aio, hooks
+from runtime.testing import invoke
 from runtime.web import ASGIHandler, LifespanError, UnsupportedEvent, WSGIHandler
 from runtime.web.events import lambda_response, parse_event
 from tests.web import get, recorded
@@ -317,3 +318,12 @@ def test_wsgi_error_page_replaces_a_started_response_and_a_second_start_without_
 
     assert WSGIHandler(twice)(get("/"), None)["statusCode"] == 500
     assert WSGIHandler(lambda environ, start_response: [])(get("/"), None)["statusCode"] == 500
+
+
+def test_through_runtime_testing_the_apps_work_after_its_response_is_deferred() -> None:
+    ran: list[str] = []
+    outcome = invoke(ASGIHandler(asgi_app(then=lambda: ran.append("after")), lifespan="off"), get("/"))
+    assert outcome.result["body"] == "ok" and ran == []
+    assert outcome.deferred == ["runtime.web.asgi.finish_app"]
+    assert outcome.run_after_response() == [("runtime.web.asgi.finish_app", "ok")]
+    assert ran == ["after"]

@@ -1,0 +1,122 @@
+"""runtime.testing: a handler and its after-response work in a unit test, with the real phase's rules."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from runtime import DeferError, Invocation, after_response, aio, defer, hooks
+from runtime.errors import MarshalError
+from runtime.testing import invoke
+
+
+def short_name(name: str) -> str:
+    """`module.function.<locals>.name` → `name`."""
+    return name.rsplit(".", 1)[-1]
+
+
+def short(names: list[str]) -> list[str]:
+    return [short_name(name) for name in names]
+
+
+@pytest.fixture(autouse=True)
+def own_hooks() -> Iterator[list[str]]:
+    """The global registry as it was, after each test; and a record of what ran."""
+    saved = list(hooks.registry.hooks)
+    ran: list[str] = []
+    yield ran
+    hooks.registry.hooks[:] = saved
+    aio.close()
+
+
+def test_the_result_the_deferred_work_and_the_hooks_before_and_after_the_phase(own_hooks: list[str]) -> None:
+    ran = own_hooks
+
+    def send(order: str) -> None:
+        ran.append(f"send {order}")
+        defer(ran.append, "deferred during the phase")
+
+    @after_response
+    def flush(invocation: Invocation) -> None:
+        ran.append(f"flush {invocation.result['status']}")
+
+    @after_response(when="error")
+    def alert(invocation: Invocation) -> None:
+        ran.append("alert")
+
+    def handler(event: dict[str, str], context: Any) -> dict[str, str]:
+        defer(send, event["order"])
+        assert context.get_remaining_time_in_millis() > 2000
+        return {"status": "accepted"}
+
+    outcome = invoke(handler, {"order": "o-1"})
+    assert (outcome.result, outcome.error, outcome.body) == ({"status": "accepted"}, None, b'{"status": "accepted"}')
+    assert short(outcome.deferred) == ["send"]
+    assert short(outcome.hooks) == ["flush"]
+    assert ran == []  # nothing ran yet: the caller would have its response now
+    report = outcome.run_after_response()
+    assert [(short_name(name), result) for name, result in report] == [
+        ("send", "ok"),
+        ("append", "ok"),
+        ("flush", "ok"),
+    ]
+    assert ran == ["send o-1", "deferred during the phase", "flush accepted"]
+    with pytest.raises(RuntimeError, match="once"):
+        outcome.run_after_response()
+
+
+def test_defer_outside_an_invocation_still_raises() -> None:
+    with pytest.raises(DeferError, match="outside an invocation"):
+        defer(print)
+    invoke(lambda event, context: defer(print))
+    with pytest.raises(DeferError, match="outside an invocation"):
+        defer(print)  # the invocation's scope closed with its handler
+
+
+def test_an_error_is_the_outcome_not_raised_and_the_error_hooks_run(own_hooks: list[str]) -> None:
+    @after_response(when="error")
+    def alert(invocation: Invocation) -> None:
+        own_hooks.append(type(invocation.error).__name__)
+
+    def handler(event: Any, context: Any) -> None:
+        raise KeyError("missing")
+
+    outcome = invoke(handler)
+    assert isinstance(outcome.error, KeyError) and outcome.body is None
+    assert short(outcome.hooks) == ["alert"]
+    outcome.run_after_response()
+    assert own_hooks == ["KeyError"]
+    unserialisable = invoke(lambda event, context: {"when": object()})
+    assert isinstance(unserialisable.error, MarshalError)
+
+
+def test_async_handlers_and_deferred_coroutines_share_the_loop(own_hooks: list[str]) -> None:
+    async def later(loop: asyncio.AbstractEventLoop) -> None:
+        assert asyncio.get_running_loop() is loop
+        own_hooks.append("later")
+
+    async def handler(event: Any, context: Any) -> str:
+        defer(later(asyncio.get_running_loop()))
+        return "ok"
+
+    outcome = invoke(handler)
+    assert outcome.result == "ok"
+    assert [(short_name(name), result) for name, result in outcome.run_after_response()] == [("later", "ok")]
+    assert own_hooks == ["later"]
+
+
+def test_failing_and_overdue_work_is_reported_as_the_phase_reports_it() -> None:
+    def fails() -> None:
+        raise ValueError("no")
+
+    def handler(event: Any, context: Any) -> None:
+        defer(fails)
+
+    assert [(short_name(name), result) for name, result in invoke(handler).run_after_response()] == [
+        ("fails", "failed")
+    ]
+    # With 100 ms to the deadline and 200 ms kept free before it, there is no time left: skipped, by name.
+    assert [result for _, result in invoke(handler, timeout_ms=100).run_after_response()] == ["skipped"]
