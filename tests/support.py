@@ -177,3 +177,49 @@ def rie(handler: str, runtime: str = "bootstrap", env: Mapping[str, str] | None 
         yield emulator
     finally:
         emulator.stop()
+
+
+class Recorder:
+    """A loopback HTTP endpoint that records every POST (its time on `time.monotonic()`, the clock of the test
+    Runtime API's timestamps; its path, headers and body, gunzipped) and answers 200 with `reply`."""
+
+    def __init__(self, reply: bytes = b"{}") -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: list[tuple[float, str, dict[str, str], bytes]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    import gzip
+
+                    body = gzip.decompress(body)
+                recorder.posts.append((time.monotonic(), self.path, dict(self.headers), body))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        import threading
+
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, count: int, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.posts) < count:  # bounded by the deadline
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.posts)} POSTs within {timeout_s} s, expected {count}")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
