@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RIE := .cache/rie/aws-lambda-rie
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pythons lint typecheck check unit e2e bench setup clean
+.PHONY: run test test-pythons lint typecheck check unit e2e bench layer setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,5 +52,11 @@ e2e: $(STAMP)
 bench: setup
 	$(PY) -m bench
 
+# The Lambda layer for the managed Python runtimes (README "On the managed Python runtimes"), with .pyc files for
+# each of python3.12 and python3.13 found here.
+layer: $(STAMP)
+	$(PY) scripts/build_layer.py dist/after-response-layer.zip \
+		$(foreach v,3.12 3.13,$(if $(shell bash scripts/find-python.sh $(v)),--compile-with $(shell bash scripts/find-python.sh $(v))))
+
 clean:
-	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache dist

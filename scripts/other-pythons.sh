@@ -2,27 +2,14 @@
 # The runtime's tests on the other Pythons the image supports (3.12, 3.13), each in its own virtual environment
 # under .cache/. An interpreter that is not on this machine is reported and skipped: CPython itself is not in the
 # package registries this project can reach, so it cannot be installed from here (README "Compatibility").
-# Runs: unit, end-to-end and RIE tests (the image tests build their own Python from the base image's packages).
+# Runs: unit, end-to-end, RIE and web-bridge tests (the image tests build their own Python from the base image's
+# packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 status=0
 for version in 3.12 3.13; do
-  # On PATH, else a pyenv installation of it (pyenv's shim on PATH fails for a version not selected).
-  python=""
-  candidates="$(command -v "python$version" || true)"
-  if command -v pyenv >/dev/null 2>&1; then
-    installed="$(pyenv versions --bare | grep -E "^$version(\.[0-9]+)?$" | sort -V | tail -n 1 || true)"
-    if [ -n "$installed" ]; then
-      candidates="$candidates $(pyenv root)/versions/$installed/bin/python$version"
-    fi
-  fi
-  for candidate in $candidates; do
-    if "$candidate" -c 'pass' >/dev/null 2>&1; then
-      python="$candidate"
-      break
-    fi
-  done
+  python="$(bash scripts/find-python.sh "$version" || true)"
   if [ -z "$python" ]; then
     echo "other-pythons: python$version is not installed here: its tests are skipped" >&2
     continue
@@ -35,7 +22,7 @@ for version in 3.12 3.13; do
     touch "$venv/.installed"
   fi
   echo "other-pythons: $("$venv/bin/python" --version)" >&2
-  if ! RIE_BINARY="$PWD/.cache/rie/aws-lambda-rie" "$venv/bin/pytest" -q -p no:cacheprovider tests/unit tests/e2e tests/rie; then
+  if ! RIE_BINARY="$PWD/.cache/rie/aws-lambda-rie" "$venv/bin/pytest" -q -p no:cacheprovider tests/unit tests/e2e tests/rie tests/web; then
     status=1
   fi
 done

@@ -110,7 +110,7 @@ def free_port() -> int:
 class Rie:
     """The real AWS Runtime Interface Emulator running one runtime command, on free loopback ports."""
 
-    def __init__(self, command: list[str], env: Mapping[str, str]) -> None:
+    def __init__(self, command: list[str], env: Mapping[str, str], cwd: Path = FUNCTIONS) -> None:
         # A port found free may be taken by another process before RIE binds it; RIE then panics and exits, and is
         # started again on other ports.
         for _ in range(3):
@@ -127,6 +127,7 @@ class Rie:
                     *command,
                 ],
                 env,
+                cwd,
             )
             if self._listening():
                 break
