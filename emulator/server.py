@@ -121,6 +121,7 @@ class LambdaApiServer:
         self._extensions: dict[str, _Extension] = {}
         self._registration_open = True
         self._init_error: Result | None = None
+        self._restore_error: Result | None = None
         self._init_done = False
         self.initialized = threading.Event()
         self._httpd = _Httpd((host, port), _Handler)
@@ -165,6 +166,7 @@ class LambdaApiServer:
             self._registration_open = True
             self._init_done = False
             self._init_error = None
+            self._restore_error = None
             self.initialized.clear()
             self._cond.notify_all()
 
@@ -207,6 +209,11 @@ class LambdaApiServer:
     def init_error(self) -> Result | None:
         with self._cond:
             return self._init_error
+
+    def restore_error(self) -> Result | None:
+        """What the runtime posted to `/runtime/restore/error` (SnapStart: an after-restore hook failed)."""
+        with self._cond:
+            return self._restore_error
 
     def wait_ended(self, request_id: str, wait_s: float = 30.0) -> None:
         """Wait until the runtime and every INVOKE extension have called next after this invocation."""
@@ -300,6 +307,10 @@ class LambdaApiServer:
             self._post_result(route[2], route[1], request, reply)
         elif route[1] == "init_error":
             self._post_init_error(request, reply)
+        elif route[1] == "restore_next":
+            self._restore_next(request, reply)
+        elif route[1] == "restore_error":
+            self._post_restore_error(request, reply)
         elif route[1] == "register":
             self._register(request, reply)
         else:
@@ -399,6 +410,22 @@ class LambdaApiServer:
             self._cond.notify_all()
         reply(202, {}, b'{"status":"OK"}')
 
+    def _restore_next(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
+        # Only during init: once the runtime has called /next, there is no snapshot left to take. The snapshot and
+        # the restore are not emulated: the reply comes at once, as right after a restore.
+        with self._cond:
+            allowed = self._registration_open and self._init_error is None
+        if not allowed:
+            reply(403, {}, _error("InvalidStateTransition", "State transition from Ready to RestoreNext failed"))
+            return
+        reply(200, {}, b"")
+
+    def _post_restore_error(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
+        with self._cond:
+            self._restore_error = Result("restore_error", request.body, request.headers, request.at)
+            self._cond.notify_all()
+        reply(202, {}, b'{"status":"OK"}')
+
     def _register(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
         # RAPID's order of checks (rapi/handler/agentregister.go, core/registrations.go): name, body, events, then
         # closed registration, the limit of 10, a name already taken (platform §3.1-3.3).
@@ -490,6 +517,9 @@ class LambdaApiServer:
 _ROUTES = {
     RUNTIME + "/invocation/next": ("GET", "next", ""),
     RUNTIME + "/init/error": ("POST", "init_error", ""),
+    # SnapStart: the runtime waits here while the snapshot is taken; the reply means "restored" (platform §1.6).
+    RUNTIME + "/restore/next": ("GET", "restore_next", ""),
+    RUNTIME + "/restore/error": ("POST", "restore_error", ""),
     EXTENSION + "/register": ("POST", "register", ""),
     EXTENSION + "/event/next": ("GET", "event_next", ""),
 }

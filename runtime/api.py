@@ -103,6 +103,21 @@ class RuntimeApi:
             headers[_INVOCATION_ID_HEADER] = invocation_id
         self._post(f"{RUNTIME_PREFIX}/invocation/{request_id}/error", headers, body)
 
+    def restore_next(self) -> None:
+        """`GET /runtime/restore/next` (SnapStart): Lambda takes the snapshot while this waits, and answers after the
+        environment was restored from it (platform §1.6)."""
+        self._http.send_request("GET", RUNTIME_PREFIX + "/restore/next")
+        if self._wakeup_fd is not None:
+            self._http.wait_for_reply(self._wakeup_fd)
+        response = self._http.read_response()
+        if response.status != 200:
+            raise RuntimeApiError(f"/restore/next answered {response.status}: {_text(response.body)}")
+
+    def post_restore_error(self, body: bytes, error_type: str) -> None:
+        """`POST /runtime/restore/error` (SnapStart): an after-restore hook failed; the runtime exits after this."""
+        headers = {"Content-Type": "application/json", _ERROR_TYPE_HEADER: _error_type_header(error_type)}
+        self._post(RUNTIME_PREFIX + "/restore/error", headers, body)
+
     def post_init_error(self, body: bytes, error_type: str) -> None:
         """`POST /runtime/init/error`: the function could not start; the runtime exits after this."""
         headers = {"Content-Type": "application/json", _ERROR_TYPE_HEADER: _error_type_header(error_type)}

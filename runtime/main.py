@@ -97,6 +97,10 @@ def main() -> NoReturn:
     try:
         if extension is not None:
             extension.finish_registration()
+        if config.initialization_type == "snap-start":
+            from .snapstart import snapshot_and_restore
+
+            snapshot_and_restore(api)
         if config.gc_mode == "after_response":
             gc.disable()
         # What init created lives as long as the process: out of the collector's way, full collections stay short

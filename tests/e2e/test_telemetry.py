@@ -4,6 +4,7 @@ backend: what the caller waits for, and when the telemetry leaves, on the test R
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from emulator.server import LambdaApiServer, Timing
 from tests.conftest import StartRuntime
-from tests.support import Recorder
+from tests.support import Process, Recorder
 
 
 @pytest.fixture
@@ -27,6 +28,12 @@ def call(api: LambdaApiServer, event: dict[str, Any]) -> tuple[str, Any, Timing]
     result = api.result(request_id)
     api.wait_ended(request_id)
     return request_id, result.json(), api.timing(request_id)
+
+
+def shut_down(process: Process) -> None:
+    """SIGTERM, as Lambda ends an environment: the libraries' own threads and exit handlers must not hold the exit."""
+    process.popen.send_signal(signal.SIGTERM)
+    assert process.wait() == 0, process.output()
 
 
 def emf_lines(output: str) -> list[dict[str, Any]]:
@@ -52,12 +59,13 @@ def test_powertools_metrics_are_written_after_the_response_with_the_cold_start(
         ["OrdersPlaced"],
     ]
     assert blobs[0]["function_name"] == "test_function"
+    shut_down(process)
 
 
 def test_opentelemetry_spans_are_exported_after_the_response(
     api: LambdaApiServer, start: StartRuntime, recorder: Recorder
 ) -> None:
-    start("telemetry_otel.handler", {"COLLECTOR_URL": recorder.url})
+    process = start("telemetry_otel.handler", {"COLLECTOR_URL": recorder.url})
     exports = []
     for index, event in enumerate([{}, {"fail": True}]):
         request_id, _, timing = call(api, event)
@@ -79,13 +87,14 @@ def test_opentelemetry_spans_are_exported_after_the_response(
     ]
     assert failed.status.code == 2 and "ValueError: order not found" in failed.status.message  # STATUS_CODE_ERROR
     assert [event.name for event in failed.events] == ["exception"]
+    shut_down(process)
 
 
 def test_sentry_captures_the_unhandled_error_and_sends_it_after_the_response(
     api: LambdaApiServer, start: StartRuntime, recorder: Recorder
 ) -> None:
     dsn = recorder.url.replace("http://", "http://public@") + "/1"
-    start("telemetry_sentry.handler", {"SENTRY_DSN": dsn})
+    process = start("telemetry_sentry.handler", {"SENTRY_DSN": dsn})
     call(api, {"order": "o-1"})  # no error, nothing to send
     request_id, document, timing = call(api, {"order": "o-2", "fail": True})
     assert document["errorType"] == "ValueError"  # the caller's error is the usual one
@@ -103,3 +112,4 @@ def test_sentry_captures_the_unhandled_error_and_sends_it_after_the_response(
     # This invocation's breadcrumb, not the previous one's.
     assert [crumb["message"] for crumb in event["breadcrumbs"]["values"]] == ["order o-2"]
     assert len(recorder.posts) == 1
+    shut_down(process)
