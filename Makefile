@@ -21,8 +21,8 @@ run: $(STAMP)
 	$(PY) -m emulator invoke app.handler --task-root examples/hello --event '{"name": "Ada"}' --log-level INFO
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runtime emulator tests bench scripts
-	$(VENV)/bin/ruff format --check runtime emulator tests bench scripts
+	$(VENV)/bin/ruff check runtime emulator tests bench scripts deploy
+	$(VENV)/bin/ruff format --check runtime emulator tests bench scripts deploy
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
