@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import aio, hooks, logs
 from ..errors import ShutdownRequested
-from .events import TEXT_MEDIA_TYPES, HttpRequest, lambda_response, parse_event
+from .events import SERVER_ERROR, TEXT_MEDIA_TYPES, HttpRequest, lambda_response, parse_event
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 _ASGI = {"version": "3.0", "spec_version": "2.0"}
-_SERVER_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")
 
 
 class LifespanError(RuntimeError):
@@ -151,7 +150,7 @@ class _HttpCycle:
 
     def response(self) -> tuple[int, list[tuple[str, str]], bytes]:
         if self.failed or self.status is None:
-            status, headers, body = _SERVER_ERROR
+            status, headers, body = SERVER_ERROR
             return status, list(headers), body
         return self.status, self.headers, b"".join(self.chunks)
 

@@ -11,7 +11,7 @@ import io
 import sys
 
 from .. import hooks, logs
-from .events import TEXT_MEDIA_TYPES, HttpRequest, lambda_response, parse_event
+from .events import SERVER_ERROR, TEXT_MEDIA_TYPES, HttpRequest, lambda_response, parse_event
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     # Loose on purpose: frameworks type the environ and start_response each their own way.
     WSGIApp = Callable[[Any, Any], Iterable[bytes]]
 
-_SERVER_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")
 # Carried on the environ under their own HTTP names, not as HTTP_ variables (PEP 3333).
 _CGI_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
@@ -158,7 +157,7 @@ class _Response:
 
     def value(self) -> tuple[int, list[tuple[str, str]], bytes]:
         if self.failed or self.status is None:
-            status, headers, body = _SERVER_ERROR
+            status, headers, body = SERVER_ERROR
             return status, list(headers), body
         return self.status, self.headers, b"".join(self.chunks)
 
