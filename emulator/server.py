@@ -45,13 +45,17 @@ class Recorded:
     at: float
     status: int = 0
     replied_at: float = 0.0
+    #: the client's address and port: which connection (which worker process) sent it
+    connection: str = ""
+    #: whether the client still holds the connection open (a worker killed while it waited in /next has not)
+    alive: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)
 
 
 @dataclass
 class Result:
     """What the caller of an invocation gets."""
 
-    kind: str  # "response", "error", "init_error", "timeout", "reset"; the emulator adds "exit_error"
+    kind: str  # "response", "error", "init_error", "timeout", "reset", "unavailable"; the emulator adds "exit_error"
     body: bytes
     headers: dict[str, str]
     at: float
@@ -110,8 +114,15 @@ Interceptor = Callable[[Recorded], tuple[int, dict[str, str], bytes] | None]
 class LambdaApiServer:
     """Serve one execution environment's Runtime and Extensions API; `invoke()` plays the synchronous caller."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 30.0, concurrency: int | None = None
+    ) -> None:
         self.timeout_s = timeout_s
+        #: Lambda Managed Instances: invocations run at once, one per worker connection waiting in /next; an
+        #: invocation that finds none is refused with Runtime.Unavailable, as RIE's LMI mode does (platform §6)
+        self.concurrency = concurrency
+        self._busy: dict[str, _Record] = {}  # connection -> its running invocation (concurrent mode)
+        self._idle = 0  # connections waiting in /next (concurrent mode)
         self.requests: list[Recorded] = []
         self.interceptor: Interceptor | None = None
         self._cond = threading.Condition()
@@ -177,6 +188,10 @@ class LambdaApiServer:
         invocation = _Record(str(uuid.uuid4()), event, dict(headers or {}), timeout_s or self.timeout_s)
         with self._cond:
             self._all[invocation.request_id] = invocation
+            if self.concurrency is not None and self._init_done and self._idle <= len(self._pending):
+                self._finish(invocation, Result("unavailable", _UNAVAILABLE, {}, time.monotonic()))
+                invocation.ended.set()
+                return invocation.request_id
             self._pending.append(invocation)
             self._cond.notify_all()
         return invocation.request_id
@@ -248,6 +263,11 @@ class LambdaApiServer:
             invocation.ended.set()
             self._cond.notify_all()
 
+    def idle_workers(self) -> int:
+        """Concurrent mode: how many worker connections wait in /next."""
+        with self._cond:
+            return self._idle
+
     def current(self) -> tuple[str, int, bool] | None:
         """(request id, deadline ms, result posted) of the running invocation."""
         with self._cond:
@@ -302,7 +322,7 @@ class LambdaApiServer:
         elif route[0] != request.method:
             reply(405, {}, b"")
         elif route[1] == "next":
-            self._next(request, reply)
+            (self._next if self.concurrency is None else self._next_concurrent)(request, reply)
         elif route[1] in ("response", "error"):
             self._post_result(route[2], route[1], request, reply)
         elif route[1] == "init_error":
@@ -338,6 +358,41 @@ class LambdaApiServer:
                     return
             headers = self._event_headers(invocation)
         reply(200, headers, invocation.event)
+
+    def _next_concurrent(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
+        """A worker's /next: it ends the invocation this connection was serving, then waits for a new one."""
+        with self._cond:
+            if self._init_error is not None:
+                reply(403, {}, _error("InvalidStateTransition", "State transition from InitError to Ready failed"))
+                return
+            self._registration_open = False
+            previous = self._busy.pop(request.connection, None)
+            if previous is not None:
+                previous.runtime_next = True
+                previous.runtime_next_at = request.at
+                self._maybe_end(previous)
+            self._idle += 1
+            self._cond.notify_all()
+            try:
+                while not (self._pending and self._init_complete()):
+                    self._cond.wait(timeout=0.05)
+                    if self._httpd.stopping or not request.alive():
+                        return  # the worker died while it waited: no invocation goes to its connection
+            finally:
+                self._idle -= 1
+            invocation = self._pending.pop(0)
+            self._busy[request.connection] = invocation
+            invocation.dispatched_at = time.monotonic()
+            invocation.deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
+            self._cond.notify_all()
+            headers = self._event_headers(invocation)
+        reply(200, headers, invocation.event)
+
+    def _running(self, request_id: str) -> _Record | None:
+        if self.concurrency is None:
+            current = self._current
+            return current if current is not None and current.request_id == request_id else None
+        return next((invocation for invocation in self._busy.values() if invocation.request_id == request_id), None)
 
     def _dispatch(self) -> _Record | None:
         """Wait, holding the lock, until the next invocation may start, and start it; None: the server stops."""
@@ -378,8 +433,8 @@ class LambdaApiServer:
         self, request_id: str, kind: str, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]
     ) -> None:
         with self._cond:
-            invocation = self._current
-            if invocation is None or invocation.request_id != request_id:
+            invocation = self._running(request_id)
+            if invocation is None:
                 reply(400, {}, _error("InvalidRequestID", "Invalid request ID"))
                 return
             if invocation.result is not None:
@@ -514,6 +569,8 @@ class LambdaApiServer:
             return self._all[request_id]
 
 
+_UNAVAILABLE = b'{"errorType":"Runtime.Unavailable","errorMessage":"no worker is free: every one is busy"}'
+
 _ROUTES = {
     RUNTIME + "/invocation/next": ("GET", "next", ""),
     RUNTIME + "/init/error": ("POST", "init_error", ""),
@@ -605,7 +662,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         request = Recorded(
-            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()
+            self.command,
+            self.path,
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+            time.monotonic(),
+            connection=f"{self.client_address[0]}:{self.client_address[1]}",
+            alive=self._peer_open,
         )
         self.server.api.requests.append(request)
 
@@ -623,6 +686,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
         self.server.api.handle(request, reply)
+
+    def _peer_open(self) -> bool:
+        import select
+        import socket
+
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return True
+        try:
+            return bool(self.connection.recv(1, socket.MSG_PEEK))
+        except OSError:
+            return False
 
     do_GET = _serve
     do_POST = _serve

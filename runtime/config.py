@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
             "`after_response`: collect garbage in the phase instead of during handlers"),
     Setting("RUNTIME_GC_EVERY", "gc_every", 1, _whole(minimum=1), "collect every N invocations"),
     Setting("RUNTIME_GC_RSS_MB", "gc_rss_mb", 0, _whole(), "collect only above M MB of resident memory"),
+    Setting("RUNTIME_PHASE_BUDGET_MS", "phase_budget_ms", 0, _whole(),
+            "longest an after-response phase may take (0: until the deadline minus the margin); on Lambda Managed "
+            "Instances, where deadlines are not enforced, the budget that frees the worker"),
 )  # fmt: skip
 
 
@@ -110,6 +113,7 @@ class Config:
     gc_mode: str
     gc_every: int
     gc_rss_mb: int
+    phase_budget_ms: int
 
     def __init__(
         self,
@@ -123,6 +127,8 @@ class Config:
         telemetry_fd: int | None = None,
         task_root: str | None = None,
         initialization_type: str = "on-demand",
+        max_concurrency: int | None = None,
+        log_provider_socket: str | None = None,
     ) -> None:
         self.handler = handler
         self.runtime_api = runtime_api
@@ -132,6 +138,10 @@ class Config:
         self.telemetry_fd = telemetry_fd
         self.task_root = task_root
         self.initialization_type = initialization_type
+        #: Lambda Managed Instances: how many invocations the environment serves at once (a worker process each)
+        self.max_concurrency = max_concurrency
+        #: Lambda Managed Instances: the Unix socket each worker connects its stdout and stderr to
+        self.log_provider_socket = log_provider_socket
         for setting in SETTINGS:
             setattr(self, setting.attribute, setting.read(settings or {}))
 
@@ -150,6 +160,7 @@ class Config:
         if not api:
             raise ConfigError("AWS_LAMBDA_RUNTIME_API is not set: bootstrap must run inside Lambda or an emulator")
         fd = environ.get("_LAMBDA_TELEMETRY_LOG_FD", "").strip()
+        concurrency = environ.get("AWS_LAMBDA_MAX_CONCURRENCY", "").strip()
         return cls(
             handler,
             api,
@@ -166,4 +177,6 @@ class Config:
             telemetry_fd=_whole()("_LAMBDA_TELEMETRY_LOG_FD", fd) if fd else None,
             task_root=environ.get("LAMBDA_TASK_ROOT"),
             initialization_type=environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            max_concurrency=_whole(minimum=1)("AWS_LAMBDA_MAX_CONCURRENCY", concurrency) if concurrency else None,
+            log_provider_socket=environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET") or None,
         )

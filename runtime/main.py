@@ -80,12 +80,30 @@ def main() -> NoReturn:
         _fail_before_config(exc)
     # awslambdaric removes the telemetry fd variable so child processes do not write frames to it (platform §5.6).
     os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
+    if config.max_concurrency is not None:
+        # Lambda Managed Instances: worker processes write to stdout (to the log socket); no framed telemetry fd.
+        logs.setup(config.log_format, config.log_level, None, config.runtime_log_level)
+        _serve_in_workers(config)
     logs.setup(config.log_format, config.log_level, config.telemetry_fd, config.runtime_log_level)
+    _serve(config, RuntimeApi(config.runtime_api, _signal_wakeup_fd()))
 
-    api = RuntimeApi(config.runtime_api, _signal_wakeup_fd())
-    runner = _make_runner(config)
+
+def _serve_in_workers(config: Config) -> NoReturn:
+    from .workers import Pool, WorkerApi
+
+    def start(index: int, ready_fd: int) -> NoReturn:
+        _serve(config, WorkerApi(config.runtime_api, _signal_wakeup_fd()), worker=index, ready_fd=ready_fd)
+
+    Pool(config, start).run()
+
+
+def _serve(config: Config, api: RuntimeApi, worker: int | None = None, ready_fd: int | None = None) -> NoReturn:
+    """Init, then the loop, in this process: the only one, or one of the workers of `_serve_in_workers`."""
+    runner = _make_runner(config, worker)
     extension = None
-    if config.extension:
+    # Not in a worker: on Lambda Managed Instances an internal extension may subscribe to no event and SIGTERM
+    # reaches every worker anyway (docs/design.md "Multi-concurrency").
+    if config.extension and worker is None:
         extension = InternalExtension(config.runtime_api, config.extension_name, runner.activity, config.margin_ms)
         if not extension.begin_registration():
             extension = None
@@ -94,6 +112,10 @@ def main() -> NoReturn:
     if config.initialised_ahead:
         preload()  # simplejson, which this runtime otherwise imports at the first result that needs it
     _signal.signal(_signal.SIGTERM, _raise_shutdown)
+    if ready_fd is not None:
+        from .workers import report_ready
+
+        report_ready(ready_fd)
     try:
         if extension is not None:
             extension.finish_registration()
@@ -121,14 +143,14 @@ def main() -> NoReturn:
     sys.exit(0)  # serve() returns only after a given number of invocations (tests)
 
 
-def _make_runner(config: Config) -> PhaseRunner:
+def _make_runner(config: Config, worker: int | None = None) -> PhaseRunner:
     extra = []
     if config.gc_mode == "after_response":
         from .memory import CollectAfterResponse
 
         extra.append(CollectAfterResponse(config.gc_every, config.gc_rss_mb).task())
-    observer = PhaseObserver(config.emf, config.emf_namespace, config.function.function_name)
-    return PhaseRunner(registry, config.margin_ms, config.max_deferred, extra, observer)
+    observer = PhaseObserver(config.emf, config.emf_namespace, config.function.function_name, worker)
+    return PhaseRunner(registry, config.margin_ms, config.max_deferred, extra, observer, config.phase_budget_ms)
 
 
 def _load(config: Config, api: RuntimeApi) -> Handler:
@@ -179,7 +201,9 @@ def _signal_wakeup_fd() -> int:
 
 
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
-    # Unwind the main thread wherever it is (waiting in /next, in the handler, in a hook) to the shutdown phase.
+    # Unwind the main thread wherever it is (waiting in /next, in the handler, in a hook) to the shutdown phase,
+    # once: a worker may get SIGTERM twice (Lambda's, to the process group, and its parent's).
+    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     raise ShutdownRequested()
 
 

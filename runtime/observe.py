@@ -10,10 +10,12 @@ from .phase import PhaseReport
 
 
 class PhaseObserver:
-    def __init__(self, emf: bool, namespace: str, function_name: str | None) -> None:
+    def __init__(self, emf: bool, namespace: str, function_name: str | None, worker: int | None = None) -> None:
         self._emf = emf
         self._namespace = namespace
         self._function_name = function_name or "unknown"
+        #: the worker process's index on Lambda Managed Instances; None with one process
+        self._worker = worker
 
     def __call__(self, report: PhaseReport) -> None:
         ran = len(report.items) - report.count("skipped")
@@ -37,6 +39,7 @@ class PhaseObserver:
                         "timedOut": report.count("timed_out"),
                         "durationMs": round(report.duration_ms, 3),
                         "items": [{"name": n, "outcome": o, "durationMs": round(d, 3)} for n, o, d in report.items],
+                        **({"worker": self._worker} if self._worker is not None else {}),
                     }
                 },
             )
@@ -60,6 +63,8 @@ class PhaseObserver:
                 ],
             },
             "FunctionName": self._function_name,
+            # A property, not a dimension: per-worker figures without a metric per worker.
+            **({"Worker": self._worker} if self._worker is not None else {}),
             "AfterResponseDuration": round(duration_ms, 3),
             "AfterResponseFailures": failures,
         }

@@ -62,9 +62,12 @@ class PhaseRunner:
         max_deferred: int,
         extra: Iterable[Task] = (),
         on_report: Callable[[PhaseReport], None] | None = None,
+        budget_ms: int = 0,
     ) -> None:
         self.registry = hooks
         self.margin_ms = margin_ms
+        #: the longest a phase may take (0: until the deadline minus the margin)
+        self.budget_ms = budget_ms
         self.activity = Activity()
         self.scope = DeferScope(max_deferred)
         self._extra = list(extra)
@@ -133,7 +136,10 @@ class PhaseRunner:
         queue.extendleft(reversed(scope.take()))
         report = PhaseReport(invocation.request_id)
         started = time.monotonic()
-        self._drain_until_closed(queue, invocation.deadline_ms - self.margin_ms, invocation, report)
+        deadline_ms: float = invocation.deadline_ms - self.margin_ms
+        if self.budget_ms:
+            deadline_ms = min(deadline_ms, time.time() * 1000 + self.budget_ms)
+        self._drain_until_closed(queue, deadline_ms, invocation, report)
         report.duration_ms = (time.monotonic() - started) * 1000
         self._cancel_leftover_tasks(invocation.request_id)
         self.end_invocation()

@@ -1,0 +1,181 @@
+"""Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY=N`): N worker processes, each running the ordinary loop with
+its own init and its own after-response phase, as awslambdaric 4.x serves it (platform §6), and a parent that keeps
+them running.
+
+The parent forks the workers before any thread exists (it has imported nothing of the user's), then waits. A worker
+that dies after its init is replaced, and the replacement is logged: awslambdaric leaves it dead and the environment
+serves with less capacity until it is recycled. A worker that fails its own init is not replaced (the init error is
+reported by the first one; Lambda refuses the others' with 403, which they ignore). SIGTERM, which Lambda sends to
+the whole process group, reaches every worker; the parent forwards it too (a signal to the parent alone, from a local
+emulator, must stop the workers as well) and exits once they have run their shutdown phases.
+
+Each worker connects its stdout and stderr to `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET` when Lambda gives one (two
+connections per worker, as awslambdaric), retries `/next` (5 attempts, 0.1 s doubling) and runs without the internal
+extension: on LMI an internal extension may subscribe to no event, SIGTERM reaches the group anyway, and the
+environment is never frozen (docs/design.md "Multi-concurrency").
+"""
+
+from __future__ import annotations
+
+import _signal
+import os
+import sys
+import time
+
+from . import logs
+from .api import RejectedRequest, RuntimeApi, RuntimeApiError
+
+TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import NoReturn
+
+    from .config import Config
+    from .invocation import Request
+
+_NEXT_ATTEMPTS = 5
+_NEXT_FIRST_DELAY_S = 0.1
+#: A worker that dies sooner than this after it started is replaced only after this long (no tight restart loop).
+_MIN_LIFETIME_S = 1.0
+
+
+class WorkerApi(RuntimeApi):
+    """The Runtime API as a worker uses it: `/next` retried, an init error another worker already posted ignored."""
+
+    def next_invocation(self) -> Request:
+        delay = _NEXT_FIRST_DELAY_S
+        for attempt in range(1, _NEXT_ATTEMPTS + 1):
+            try:
+                return super().next_invocation()
+            except (RuntimeApiError, OSError) as exc:
+                if attempt == _NEXT_ATTEMPTS:
+                    raise
+                logs.runtime_logger().warning("/next failed (attempt %d of %d): %s", attempt, _NEXT_ATTEMPTS, exc)
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def post_init_error(self, body: bytes, error_type: str) -> None:
+        try:
+            super().post_init_error(body, error_type)
+        except RejectedRequest as exc:
+            if exc.status != 403:
+                raise
+            # Lambda takes one init error per environment: another worker posted it first.
+
+
+class _Worker:
+    __slots__ = ("index", "ready_fd", "started_at")
+
+    def __init__(self, index: int, ready_fd: int) -> None:
+        self.index = index
+        self.ready_fd = ready_fd
+        self.started_at = time.monotonic()
+
+
+class Pool:
+    """The parent: starts the workers, replaces those that die after their init, forwards SIGTERM."""
+
+    def __init__(self, config: Config, start: Callable[[int, int], NoReturn]) -> None:
+        self.config = config
+        #: runs a worker in the forked child: (index, fd to write b"r" to once its init is done); never returns
+        self.start = start
+        self.workers: dict[int, _Worker] = {}
+        self.stopping = False
+        self.served = False
+
+    def run(self) -> NoReturn:
+        count = self.config.max_concurrency or 1
+        import logging
+
+        logging.getLogger().debug(
+            {
+                "event": "runtime_worker_pool_initializing",
+                "workerCount": count,
+                "executionEnvironmentMaxConcurrency": count,
+            }
+        )
+        _signal.signal(_signal.SIGTERM, self._forward_sigterm)
+        for index in range(count):
+            self._spawn(index)
+        while self.workers:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            worker = self.workers.pop(pid, None)
+            if worker is not None:
+                self._exited(pid, status, worker)
+        # Exit 1 if no worker ever finished its init (each reported it); otherwise the environment was served.
+        sys.exit(0 if self.served or self.stopping else 1)
+
+    def _exited(self, pid: int, status: int, worker: _Worker) -> None:
+        ready = _was_ready(worker.ready_fd)
+        self.served = self.served or ready
+        if self.stopping:
+            return
+        how = _describe(status)
+        if not ready:
+            logs.runtime_logger().error("worker %d (pid %d) failed its init (%s): not replaced", worker.index, pid, how)
+            return
+        logs.runtime_logger().warning("worker %d (pid %d) %s: starting a replacement", worker.index, pid, how)
+        lived = time.monotonic() - worker.started_at
+        if lived < _MIN_LIFETIME_S:
+            time.sleep(_MIN_LIFETIME_S - lived)
+        if not self.stopping:
+            self._spawn(worker.index)
+
+    def _spawn(self, index: int) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: its own signal handling, output and init, then the loop; it never returns here
+            os.close(read_fd)
+            for other in self.workers.values():
+                os.close(other.ready_fd)
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+            if self.config.log_provider_socket:
+                _connect_output(self.config.log_provider_socket)
+            self.start(index, write_fd)
+        os.close(write_fd)
+        self.workers[pid] = _Worker(index, read_fd)
+
+    def _forward_sigterm(self, signum: int, frame: object) -> None:
+        self.stopping = True
+        for pid in list(self.workers):
+            try:
+                os.kill(pid, _signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def report_ready(ready_fd: int) -> None:
+    """In a worker, once its init is done: the parent replaces it if it dies from now on."""
+    os.write(ready_fd, b"r")
+    os.close(ready_fd)
+
+
+def _was_ready(ready_fd: int) -> bool:
+    try:
+        os.set_blocking(ready_fd, False)
+        return os.read(ready_fd, 1) == b"r"
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(ready_fd)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+def _connect_output(path: str) -> None:
+    """stdout and stderr onto two connections to Lambda's log socket for this worker (awslambdaric's `run_single`)."""
+    import socket
+
+    for fd in (1, 2):
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.connect(path)
+        os.dup2(connection.fileno(), fd)
+        connection.close()

@@ -1,0 +1,140 @@
+"""Multi-concurrency (Lambda Managed Instances) through the real bootstrap, against the project's emulator in its
+concurrent mode (one invocation per worker connection waiting in /next; none free: Runtime.Unavailable).
+
+Order and causality come from the emulator's clock; the same behaviour under RIE's own LMI mode is
+tests/rie/test_workers_rie.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from emulator.server import LambdaApiServer, Recorded
+from tests.support import Process, start_runtime
+
+WORKERS = 3
+
+
+@pytest.fixture
+def api() -> Iterator[LambdaApiServer]:
+    with LambdaApiServer(timeout_s=30, concurrency=WORKERS) as server:
+        yield server
+
+
+@pytest.fixture
+def pool(api: LambdaApiServer) -> Iterator[Process]:
+    process = start_runtime(api.address, "workers.handler", {"AWS_LAMBDA_MAX_CONCURRENCY": str(WORKERS)})
+    yield process
+    print(f"--- output ---\n{process.output()}")
+    process.stop()
+
+
+def submit(api: LambdaApiServer, event: dict[str, int]) -> str:
+    return api.submit(json.dumps(event).encode())
+
+
+def test_invocations_run_at_once_in_different_workers(api: LambdaApiServer, pool: Process) -> None:
+    request_ids = [submit(api, {"sleep_ms": 300}) for _ in range(WORKERS)]
+    pids = {api.result(request_id).json()["pid"] for request_id in request_ids}
+    timings = [api.timing(request_id) for request_id in request_ids]
+    # Every invocation was handed out before any finished: they ran at the same time, each in its own worker.
+    assert max(t.dispatched_at for t in timings) < min(t.responded_at for t in timings)
+    assert len(pids) == WORKERS and pool.pid not in pids
+
+
+def test_each_worker_answers_at_response_then_runs_its_phase(api: LambdaApiServer, pool: Process) -> None:
+    request_ids = [submit(api, {"defer_ms": 300}) for _ in range(WORKERS)]
+    for request_id in request_ids:
+        api.result(request_id)
+        api.wait_ended(request_id)
+        timing = api.timing(request_id)
+        [started] = api.marks(f"phase-start-{request_id}")
+        [ended] = api.marks(f"phase-end-{request_id}")
+        assert timing.responded_at < started.at < ended.at < timing.runtime_next_at
+
+
+def test_a_request_finding_every_worker_in_its_phase_is_refused(api: LambdaApiServer, pool: Process) -> None:
+    busy = [submit(api, {"defer_ms": 1500}) for _ in range(WORKERS)]
+    for request_id in busy:
+        api.result(request_id)  # answered; each worker is now in its 1.5 s phase
+    extra = api.result(submit(api, {}))
+    assert extra.kind == "unavailable" and extra.json()["errorType"] == "Runtime.Unavailable"
+    for request_id in busy:
+        api.wait_ended(request_id)
+    assert api.result(submit(api, {})).kind == "response"  # free again
+
+
+def test_a_killed_worker_is_replaced(api: LambdaApiServer, pool: Process) -> None:
+    victim = api.result(submit(api, {})).json()["pid"]
+    os.kill(victim, signal.SIGKILL)
+    pool.wait_output(f"(pid {victim}) was killed by signal 9: starting a replacement")
+    api.wait_for(lambda: api.idle_workers() == WORKERS)  # the replacement did its init and waits for work
+    pids = {api.result(request_id).json()["pid"] for request_id in [submit(api, {"sleep_ms": 200}) for _ in range(3)]}
+    assert victim not in pids and len(pids) == WORKERS  # full capacity again, with a new worker
+
+
+def test_sigterm_runs_every_workers_shutdown_hooks(api: LambdaApiServer, pool: Process) -> None:
+    api.result(submit(api, {}))
+    api.wait_for(lambda: api.idle_workers() == WORKERS)  # every worker done with its init
+    pool.popen.send_signal(signal.SIGTERM)  # to the parent alone: it forwards it to each worker
+    assert pool.wait() == 0
+    # Workers write to one output at the same time: their lines may interleave.
+    assert len(set(re.findall(r"shutdown hook ran in pid (\d+)", pool.output()))) == WORKERS
+
+
+def test_an_init_error_is_reported_once_and_no_worker_is_replaced(api: LambdaApiServer) -> None:
+    env = {"AWS_LAMBDA_MAX_CONCURRENCY": str(WORKERS), "WORKERS_FAIL_INIT": "1"}
+    process = start_runtime(api.address, "workers.handler", env)
+    try:
+        assert process.wait() == 1
+        error = api.init_error()
+        assert error is not None and json.loads(error.body)["errorMessage"] == "this worker cannot start"
+        output = process.output()
+        # The other workers' init errors got 403 (one per environment): ignored, no traceback, no replacement.
+        assert output.count("failed its init") == WORKERS and "Traceback" not in output.replace(
+            "Traceback (most recent call last)", ""
+        )
+        assert "starting a replacement" not in output
+    finally:
+        process.stop()
+
+
+def test_the_pool_is_announced_at_debug_in_json(api: LambdaApiServer) -> None:
+    env = {"AWS_LAMBDA_MAX_CONCURRENCY": "2", "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "DEBUG"}
+    process = start_runtime(api.address, "workers.handler", env)
+    try:
+        api.result(submit(api, {}))
+        records = [json.loads(line) for line in process.output().splitlines() if line.startswith("{")]
+        [pool_event] = [r for r in records if isinstance(r.get("message"), dict)]
+        assert pool_event["level"] == "DEBUG"
+        assert pool_event["message"] == {
+            "event": "runtime_worker_pool_initializing",
+            "workerCount": 2,
+            "executionEnvironmentMaxConcurrency": 2,
+        }
+    finally:
+        process.stop()
+
+
+def test_a_failing_next_is_tried_again(api: LambdaApiServer) -> None:
+    failures = {"left": 2}
+
+    def fail_twice(request: Recorded) -> tuple[int, dict[str, str], bytes] | None:
+        if request.path.endswith("/invocation/next") and failures["left"] > 0:
+            failures["left"] -= 1
+            return 500, {}, b'{"errorType": "Busy"}'
+        return None
+
+    api.interceptor = fail_twice
+    process = start_runtime(api.address, "workers.handler", {"AWS_LAMBDA_MAX_CONCURRENCY": "1"})
+    try:
+        assert api.result(submit(api, {})).kind == "response"
+        output = process.output()
+        assert "/next failed (attempt 1 of 5)" in output and "/next failed (attempt 2 of 5)" in output
+    finally:
+        process.stop()
