@@ -1,0 +1,155 @@
+"""Multi-concurrency under the real RIE in its Lambda Managed Instances mode (AWS_LAMBDA_MAX_CONCURRENCY set).
+
+That mode runs only /var/runtime/bootstrap, /var/task/bootstrap or /opt/bootstrap, as uid 993, with /var/task as
+the working directory (docs/platform.md §6), so these tests need root: they write /var/task/bootstrap (a two-line
+script that execs this repository's bootstrap with the system Python, which uid 993 can run) and remove /var/task
+afterwards. The function's code comes from tests/functions through PYTHONPATH, which RIE passes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import BOOTSTRAP, FUNCTIONS, ROOT, Rie, base_env, without_coverage
+
+pytestmark = pytest.mark.rie
+
+WORKERS = 3
+TASK = Path("/var/task")
+SYSTEM_PYTHON = next(
+    (p for p in ("/usr/bin/python3.11", "/usr/bin/python3.12", "/usr/bin/python3") if Path(p).exists()), None
+)
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "RIE's LMI mode runs the runtime as uid 993 from /var/task: needs root (CI runs as root)"
+    if SYSTEM_PYTHON is None:
+        return "no system Python that uid 993 can run (the test environment's is under a private home)"
+    if TASK.exists():
+        return "/var/task exists on this machine: not overwritten"
+    return None
+
+
+@pytest.fixture
+def lmi() -> Iterator[tuple[Rie, Path]]:
+    reason = _why_not()
+    if reason:
+        pytest.skip(reason)
+    # Where uid 993 may write: directly under /tmp (pytest's tmp_path is under a folder only root may enter).
+    shared = Path(tempfile.mkdtemp(prefix="lmi-"))
+    shared.chmod(0o777)
+    TASK.mkdir()
+    try:
+        bootstrap = TASK / "bootstrap"
+        bootstrap.write_text(f'#!/bin/sh\nRUNTIME_PYTHON={SYSTEM_PYTHON} exec {BOOTSTRAP} "$@"\n')
+        bootstrap.chmod(0o755)
+        env = without_coverage(base_env({"AWS_LAMBDA_MAX_CONCURRENCY": str(WORKERS), "_HANDLER": "lmi.handler"}))
+        env["LMI_DIR"] = str(shared)
+        env["PYTHONPATH"] = os.pathsep.join([str(FUNCTIONS), str(ROOT)])
+        emulator = Rie([], env)
+        try:
+            yield emulator, shared
+        finally:
+            emulator.stop()
+    finally:
+        shutil.rmtree(TASK)
+        shutil.rmtree(shared)
+
+
+def invoke(emulator: Rie, event: dict[str, Any]) -> tuple[int, Any, float]:
+    """(status, body, time.monotonic() when the reply arrived); LMI mode passes the caller's Content-Type on."""
+    request = urllib.request.Request(
+        emulator.url, data=json.dumps(event).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            status, body = reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read()
+    return status, json.loads(body), time.monotonic()
+
+
+def concurrently(emulator: Rie, events: list[dict[str, Any]]) -> list[tuple[int, Any, float]]:
+    with ThreadPoolExecutor(max_workers=len(events)) as pool:
+        return list(pool.map(lambda event: invoke(emulator, event), events))
+
+
+def test_invocations_run_at_once_in_different_workers_as_uid_993(lmi: tuple[Rie, Path]) -> None:
+    emulator, _ = lmi
+    results = concurrently(emulator, [{"sleep_ms": 500}] * WORKERS)
+    assert all(status == 200 for status, _, _ in results), emulator.process.output()
+    bodies = [body for _, body, _ in results]
+    assert len({body["pid"] for body in bodies}) == WORKERS and {body["uid"] for body in bodies} == {993}
+    # Every handler started before any ended: they ran at the same time.
+    assert max(body["started"] for body in bodies) < min(body["ended"] for body in bodies)
+
+
+def test_the_caller_has_the_response_while_the_worker_runs_its_phase(lmi: tuple[Rie, Path]) -> None:
+    emulator, shared = lmi
+    status, _, replied_at = invoke(emulator, {"defer_ms": 1000})
+    assert status == 200
+    done = next(shared.glob("phase-done-*"), None)
+    assert done is None  # the deferred second had not ended when the reply arrived
+    deadline = time.monotonic() + 10
+    while done is None and time.monotonic() < deadline:  # bounded: the phase ends a second later
+        time.sleep(0.05)
+        done = next(shared.glob("phase-done-*"), None)
+    assert done is not None and float(done.read_text()) > replied_at
+
+
+def test_a_request_finding_every_worker_in_its_phase_gets_runtime_unavailable(lmi: tuple[Rie, Path]) -> None:
+    emulator, _ = lmi
+    busy = concurrently(emulator, [{"defer_ms": 2000}] * WORKERS)
+    assert all(status == 200 for status, _, _ in busy)
+    status, body, _ = invoke(emulator, {})
+    assert (status, body["errorType"]) == (400, "Runtime.Unavailable")
+
+
+def test_a_killed_worker_is_replaced_and_capacity_comes_back(lmi: tuple[Rie, Path]) -> None:
+    emulator, _ = lmi
+    _, body, _ = invoke(emulator, {})
+    os.kill(body["pid"], signal.SIGKILL)
+    emulator.process.wait_output(f"(pid {body['pid']}) was killed by signal 9: starting a replacement")
+    time.sleep(1.5)  # the replacement waits out the 1 s minimum lifetime, then does its init
+    results = concurrently(emulator, [{"sleep_ms": 300}] * WORKERS)
+    assert [status for status, _, _ in results] == [200] * WORKERS, emulator.process.output()
+    assert body["pid"] not in {result["pid"] for _, result, _ in results}
+
+
+def test_sigterm_to_the_process_group_runs_every_workers_shutdown_hooks(lmi: tuple[Rie, Path]) -> None:
+    """At shutdown Lambda sends SIGTERM to the runtime's process group (RIE's LMI code: `Kill(-pgid, SIGTERM)`);
+    RIE's own signal handler kills the runtime at once instead, so the test sends the group's SIGTERM itself."""
+    emulator, _ = lmi
+    concurrently(emulator, [{"sleep_ms": 200}] * WORKERS)  # every worker has done its init
+    started = re.search(r"LocalProcessSupervisor.Exec pid=(\d+)", emulator.process.output())
+    assert started is not None, emulator.process.output()
+    runtime_pid = int(started.group(1))
+    os.killpg(os.getpgid(runtime_pid), signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # bounded: until the runtime's parent has exited
+        try:
+            os.kill(runtime_pid, 0)
+        except ProcessLookupError:
+            break
+        if "Runtime exited" in emulator.process.output():
+            break
+        time.sleep(0.05)
+    output = emulator.process.output()
+    assert len(set(re.findall(r"shutdown hook ran in pid (\d+)", output))) == WORKERS, output
+    # No internal extension registers in this mode: nothing was refused (RIE answers 403 to an internal extension
+    # that subscribes to events, and to a second one of the same name).
+    assert "403" not in output and "Internal agent" not in output
