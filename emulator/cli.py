@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--log-format", choices=["text", "json"], help="AWS_LAMBDA_LOG_FORMAT")
         command.add_argument("--log-level", help="AWS_LAMBDA_LOG_LEVEL (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)")
         command.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra variable")
+        command.add_argument(
+            "--concurrency",
+            type=int,
+            metavar="N",
+            help="Lambda Managed Instances: N invocations at once (AWS_LAMBDA_MAX_CONCURRENCY), JSON logs, timeouts "
+            "not enforced; a request finding every worker busy gets 400 Runtime.Unavailable",
+        )
         if name == "invoke":
             events = command.add_mutually_exclusive_group()
             events.add_argument("--event", help="the event, as JSON (default {})")
@@ -81,6 +88,8 @@ def _emulator(args: argparse.Namespace) -> Emulator:
         env[name] = value
     if args.timeout <= 0:
         raise UsageError("--timeout must be more than 0 seconds")
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UsageError("--concurrency must be 1 or more")
     event = _read_event(args) if args.command == "invoke" else b""
     args.event_bytes = event
     return Emulator(
@@ -91,6 +100,7 @@ def _emulator(args: argparse.Namespace) -> Emulator:
         log_format=args.log_format.upper() if args.log_format else None,
         log_level=args.log_level,
         env=env,
+        concurrency=args.concurrency,
     )
 
 
@@ -151,6 +161,9 @@ def _serve(emulator: Emulator, args: argparse.Namespace) -> int:
             print(timeline.summary(), flush=True)
 
         def _send_result(self, result: Result) -> None:
+            if result.kind == "unavailable":  # every worker busy: RIE's LMI mode answers 400 (production: 429)
+                self._reply(400, result.body, {"Content-Type": "application/json"})
+                return
             extra = {"X-Amz-Function-Error": "Unhandled"} if result.kind != "response" else {}
             if result.headers.get("content-type"):
                 extra["Content-Type"] = result.headers["content-type"]

@@ -67,6 +67,7 @@ class Emulator:
         command: list[str] | None = None,
         log: Callable[[str], None] | None = None,
         init_limit_s: float = INIT_LIMIT_S,
+        concurrency: int | None = None,
     ) -> None:
         self.handler = handler
         self.task_root = task_root.resolve()
@@ -79,7 +80,9 @@ class Emulator:
         self.command = command or find_bootstrap()
         self.log = log or (lambda line: sys.stderr.write(line))
         self.init_limit_s = init_limit_s
-        self.server = LambdaApiServer(timeout_s=timeout_s).start()
+        #: Lambda Managed Instances: invocations at once (worker processes); deadlines are reported, not enforced
+        self.concurrency = concurrency
+        self.server = LambdaApiServer(timeout_s=timeout_s, concurrency=concurrency).start()
         self.process: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0
         self._lock = threading.Lock()
@@ -112,6 +115,11 @@ class Emulator:
         env.update({k: v for k, v in os.environ.items() if k.startswith("RUNTIME_") and k != "RUNTIME_PYTHON"})
         # What AWS SDKs need to find credentials, as `sam local` passes them: the function can call AWS as you.
         env.update({k: v for k, v in os.environ.items() if k in _FORWARDED})
+        if self.concurrency is not None:
+            # What Lambda (and RIE's LMI mode) sets for a Managed Instances function: JSON logs always.
+            env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(self.concurrency)
+            env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "lambda-managed-instances"
+            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
         if self.log_format:
             env["AWS_LAMBDA_LOG_FORMAT"] = self.log_format
         if self.log_level:
@@ -217,6 +225,8 @@ class Emulator:
     ) -> tuple[Result, Timeline]:
         """Run one invocation. `on_result` gets the caller's result the moment it exists; the call returns when
         the invocation has ended (or was reset), with its timeline."""
+        if self.concurrency is not None:
+            return self._invoke_concurrently(event, headers, on_result)
         with self._lock:
             cold = not self.alive()
             if cold:
@@ -228,6 +238,35 @@ class Emulator:
                 on_result(result)
             self._await_end(request_id, result)
             return result, self._timeline(request_id, result, cold)
+
+    def _invoke_concurrently(
+        self, event: bytes, headers: Mapping[str, str] | None, on_result: ResultCallback | None
+    ) -> tuple[Result, Timeline]:
+        """Lambda Managed Instances: callers do not wait for each other (one worker each, or Runtime.Unavailable),
+        and the function timeout is reported to the handler but not enforced (platform §6)."""
+        with self._lock:
+            cold = not self.alive()
+            if cold:
+                self.stop_environment()
+                self._start()
+        request_id = self.server.submit(event, dict(headers or {}), self.timeout_s)
+        while True:
+            try:
+                result = self.server.result(request_id, _POLL_S)
+                break
+            except TimeoutError:
+                if not self.alive():
+                    result = self._fail(request_id, self._exit_result(request_id))
+                    break
+        if on_result is not None:
+            on_result(result)
+        while result.kind in ("response", "error") and self.alive():
+            try:
+                self.server.wait_ended(request_id, _POLL_S)
+                break
+            except TimeoutError:
+                pass
+        return result, self._timeline(request_id, result, cold)
 
     def _await_result(self, request_id: str) -> Result:
         retried_init = False

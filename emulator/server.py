@@ -257,6 +257,9 @@ class LambdaApiServer:
                 self._pending.remove(invocation)
             if self._current is invocation:
                 self._current = None
+            for connection, running in list(self._busy.items()):
+                if running is invocation:
+                    del self._busy[connection]
             if invocation.result is None:
                 self._finish(invocation, result)
             invocation.ended_at = time.monotonic()
