@@ -336,6 +336,7 @@ class Bench:
                 share = starts // self.plan.rounds + (1 if r < starts % self.plan.rounds else 0)
                 self.cold_starts(label, handlers, share)
             self.loop_round()
+        self._multi_concurrency()
         self.results.elapsed_s = time.monotonic() - t0
         self.results.load.append(os.getloadavg())
         self.results.code_hashes.append(code_hash())
@@ -417,6 +418,17 @@ class Bench:
                 f"(paced no-op {percentile(paced.critical_us(1), 50):.1f} us), "
                 f"next /next after {percentile(work.gaps_us(1), 50) / 1000:.1f} ms"
             )
+
+    def _multi_concurrency(self) -> None:
+        """The multi-concurrency rows, once (bench/lmi.py): under RIE's LMI mode, which needs root."""
+        from . import lmi
+
+        reason = lmi.unavailable()
+        if reason:
+            self.results.notes.append(f"no multi-concurrency rows: {reason}")
+            return
+        self.progress("multi-concurrency (RIE's LMI mode, 4 workers)")
+        lmi.measure(self.results, self.plan.big_n, self.plan.paced_n, self.progress, rounds=min(self.plan.rounds, 3))
 
     def _web_handlers(self) -> dict[Runtime, str]:
         """The FastAPI app per runtime: through the bridge here, through Mangum under awslambdaric."""

@@ -1,0 +1,201 @@
+"""The multi-concurrency rows: this runtime and awslambdaric under the real RIE in its Lambda Managed Instances mode
+(AWS_LAMBDA_MAX_CONCURRENCY=4), with a 5 ms handler.
+
+RIE's LMI mode runs only /var/task/bootstrap (or /var/runtime, /opt) as uid 993, so this needs root; it writes
+/var/task/bootstrap and removes /var/task afterwards (and is skipped, with a note, when /var/task exists or root is
+missing). Both runtimes run on the system Python (uid 993 cannot run the one under a private home), the code from
+this repository and the test environment's site-packages (awslambdaric) on PYTHONPATH.
+
+Measured, per runtime: throughput with 4 client threads back to back (a fixed number of invocations), peak RSS
+summed over the runtime's whole process group (VmHWM of the parent and every worker), and the time to response of
+an invocation with 200 ms of after-response work (ours: deferred; awslambdaric: in the handler).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sysconfig
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .runs import FUNCTIONS, ROOT, Results
+from .stats import percentile
+
+WORKERS = 4
+TASK = Path("/var/task")
+SYSTEM_PYTHONS = ("/usr/bin/python3.11", "/usr/bin/python3.12", "/usr/bin/python3.13", "/usr/bin/python3")
+RIE = ROOT / ".cache" / "rie" / "aws-lambda-rie"
+
+
+def unavailable() -> str | None:
+    """Why the rows cannot be measured here, or None."""
+    if os.geteuid() != 0:
+        return "not root: RIE's LMI mode runs the runtime as uid 993 from /var/task"
+    if TASK.exists():
+        return "/var/task exists on this machine: not overwritten"
+    if not RIE.exists():
+        return f"{RIE} is missing (make setup)"
+    if _system_python() is None:
+        return "no system Python that uid 993 can run"
+    return None
+
+
+def _system_python() -> str | None:
+    return next((path for path in SYSTEM_PYTHONS if Path(path).exists()), None)
+
+
+def _command(runtime: str, python: str) -> str:
+    if runtime == "ours":
+        return f'RUNTIME_PYTHON={python} exec {ROOT / "bootstrap"} "$@"'
+    return f'exec {python} -m awslambdaric "$_HANDLER"'
+
+
+class _Rie:
+    def __init__(self, runtime: str, python: str, log: Path, packages: Path) -> None:
+        import socket
+        import subprocess
+
+        def free() -> int:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port: int = sock.getsockname()[1]
+                return port
+
+        TASK.mkdir()
+        (TASK / "bootstrap").write_text(f"#!/bin/sh\n{_command(runtime, python)}\n")
+        (TASK / "bootstrap").chmod(0o755)
+        self.port = free()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_", "RUNTIME_", "COVERAGE_"))}
+        env.update(
+            {
+                "AWS_LAMBDA_MAX_CONCURRENCY": str(WORKERS),
+                "_HANDLER": "bench_lmi.handler",
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": "30",
+                # The function, this runtime, and awslambdaric with its dependencies from the test environment.
+                "PYTHONPATH": os.pathsep.join([str(FUNCTIONS), str(ROOT), str(packages)]),
+            }
+        )
+        self.log = log
+        self.output = log.open("wb")
+        self.process = subprocess.Popen(
+            [str(RIE), "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
+             "--runtime-api-address", f"127.0.0.1:{free()}"],
+            env=env, stdout=self.output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations"
+
+    def invoke(self, event: dict[str, object]) -> tuple[bool, float]:
+        data = json.dumps(event).encode()
+        request = urllib.request.Request(self.url, data=data, headers={"Content-Type": "application/json"})
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                ok = reply.status == 200 and b"errorType" not in reply.read()
+        except OSError:
+            ok = False
+        return ok, time.perf_counter() - started
+
+    def invoke_until_served(self, event: dict[str, object]) -> int:
+        """Invoke, again at once while every worker is busy (Runtime.Unavailable: a client's retry of Lambda's
+        429); returns how many times it was refused. Bounded: 1,000 refusals."""
+        for refused in range(1000):
+            if self.invoke(event)[0]:
+                return refused
+        raise RuntimeError("refused 1,000 times in a row")
+
+    def warm_up(self) -> None:
+        deadline = time.monotonic() + 20
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            while time.monotonic() < deadline:  # bounded: until every worker has done its init
+                if all(ok for ok, _ in pool.map(lambda _: self.invoke({}), range(WORKERS))):
+                    return
+                time.sleep(0.1)
+        raise RuntimeError(f"the workers did not all start within 20 s; see {self.log}")
+
+    def group_hwm_kb(self) -> float:
+        """VmHWM summed over the runtime's process group (parent and workers)."""
+        found = re.search(rb"LocalProcessSupervisor.Exec pid=(\d+)", self.log.read_bytes())
+        if found is None:
+            return float("nan")
+        group = os.getpgid(int(found.group(1)))
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.getpgid(int(entry.name)) != group:
+                    continue
+                status = (entry / "status").read_text()
+            except (ProcessLookupError, OSError):
+                continue
+            hwm = re.search(r"VmHWM:\s+(\d+) kB", status)
+            if hwm:
+                total += float(hwm.group(1))
+        return total
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+        self.output.close()
+        shutil.rmtree(TASK, ignore_errors=True)
+
+
+def _packages(folder: Path) -> Path:
+    """Only the packages the runtimes import, linked from the test environment: its whole site-packages on
+    PYTHONPATH would make the system Python's start-up import more (certifi, ~4 MB of every process)."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    folder.mkdir()
+    for name in ("awslambdaric", "simplejson", "snapshot_restore_py"):
+        if (site / name).exists():
+            (folder / name).symlink_to(site / name)
+    for extension in site.glob("runtime_client*"):  # awslambdaric's C client, a top-level module
+        (folder / extension.name).symlink_to(extension)
+    return folder
+
+
+def measure(results: Results, invocations: int, paced: int, progress: Callable[[str], None], rounds: int = 3) -> None:
+    """Add the rows' samples to `results`: `rounds` rounds, each runtime once per round, alternated (this machine's
+    noise, and RIE's occasional 40-140 ms stalls that both runtimes see, spread over both)."""
+    python = _system_python()
+    assert python is not None
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-lmi-"))
+    log_dir.chmod(0o755)
+    packages = _packages(log_dir / "packages")
+    for runtime in ("ours", "ric") * rounds:
+        emulator = _Rie(runtime, python, log_dir / f"{runtime}.log", packages)
+        try:
+            emulator.warm_up()
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                refused = sum(pool.map(emulator.invoke_until_served, [{}] * invocations))
+            results.add("lmi_throughput", runtime, invocations / (time.perf_counter() - started))
+            results.add("lmi_rss_hwm", runtime, emulator.group_hwm_kb() / 1024)
+            results.notes.append(
+                f"multi-concurrency ({runtime}): {refused} Runtime.Unavailable answers retried while "
+                f"{invocations} invocations were served by {WORKERS} client threads"
+            )
+            # One invocation every 250 ms: each finds a worker free. With 200 ms of after-response work, and without.
+            cases: tuple[tuple[str, dict[str, object]], ...] = (
+                ("lmi_work_response", {"after_ms": 200}),
+                ("lmi_paced_response", {}),
+            )
+            for metric, event in cases:
+                latencies = []
+                for _ in range(paced):
+                    latencies.append(emulator.invoke(event)[1] * 1e6)
+                    time.sleep(0.25)
+                results.add(metric, runtime, percentile(latencies, 50))
+        finally:
+            emulator.close()
+        progress(
+            f"  LMI x{invocations} {runtime:8} {results.get('lmi_throughput', runtime)[-1]:7.0f}/s, "
+            f"peak RSS of the group {results.get('lmi_rss_hwm', runtime)[-1]:.1f} MiB"
+        )
+    shutil.rmtree(log_dir, ignore_errors=True)
