@@ -10,7 +10,10 @@ import json
 import os
 import re
 import signal
+import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +141,37 @@ def test_a_failing_next_is_tried_again(api: LambdaApiServer) -> None:
         assert "/next failed (attempt 1 of 5)" in output and "/next failed (attempt 2 of 5)" in output
     finally:
         process.stop()
+
+
+def test_each_worker_writes_its_output_to_its_own_connections_to_the_log_socket(
+    api: LambdaApiServer, tmp_path: Path
+) -> None:
+    """With `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET`, each worker connects its stdout and its stderr to that Unix
+    socket (awslambdaric's `run_single`): two connections per worker, the worker's lines on them."""
+    path = tmp_path / "logs.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(16)
+    listener.settimeout(10)
+    received: list[bytes] = []
+    env = {"AWS_LAMBDA_MAX_CONCURRENCY": "2", "_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET": str(path)}
+    process = start_runtime(api.address, "workers.handler", env)
+    try:
+        connections = [listener.accept()[0] for _ in range(4)]
+        request_id = submit(api, {"defer_ms": 1})  # the phase's summary line goes to the worker's stdout
+        api.wait_ended(request_id)
+        deadline = time.monotonic() + 10
+        while not any(b"after-response:" in chunk for chunk in received) and time.monotonic() < deadline:
+            for connection in connections:  # bounded by the deadline
+                connection.settimeout(0.05)
+                try:
+                    received.append(connection.recv(65536))
+                except TimeoutError:
+                    pass
+        assert any(b"after-response: 1 ran" in chunk for chunk in received), received
+        assert "after-response:" not in process.output()  # not on the parent's own output
+        for connection in connections:
+            connection.close()
+    finally:
+        process.stop()
+        listener.close()
