@@ -130,8 +130,10 @@ class Pool:
 
     def _spawn(self, index: int) -> None:
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker: its own signal handling, output and init, then the loop; it never returns here
+            _end_with_parent(parent)
             os.close(read_fd)
             for other in self.workers.values():
                 os.close(other.ready_fd)
@@ -149,6 +151,20 @@ class Pool:
                 os.kill(pid, _signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+
+def _end_with_parent(parent: int) -> None:
+    """SIGTERM this worker when its parent dies (Linux's PR_SET_PDEATHSIG): a worker left alone would go on taking
+    invocations nobody supervises. The worker then runs its shutdown phase, as at Lambda's SIGTERM."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, _signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux, or no prctl: the platform ends the process group anyway
+        return
+    if os.getppid() != parent:  # the parent died before the call: the signal will not come
+        os.kill(os.getpid(), _signal.SIGTERM)
 
 
 def report_ready(ready_fd: int) -> None:

@@ -175,3 +175,27 @@ def test_each_worker_writes_its_output_to_its_own_connections_to_the_log_socket(
     finally:
         process.stop()
         listener.close()
+
+
+def test_workers_end_with_their_parent(api: LambdaApiServer, pool: Process) -> None:
+    """A parent that dies (SIGKILL) takes its workers with it: each gets SIGTERM and runs its shutdown; none is left
+    taking invocations nobody supervises."""
+    pids = {api.result(request_id).json()["pid"] for request_id in [submit(api, {"sleep_ms": 300}) for _ in range(3)]}
+    pool.popen.kill()
+    pool.popen.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # bounded: until every worker is gone
+        alive = [pid for pid in pids if os.path.exists(f"/proc/{pid}") and "zombie" not in _state(pid)]
+        if not alive:
+            break
+        time.sleep(0.05)
+    assert not alive
+    assert len(set(re.findall(r"shutdown hook ran in pid (\d+)", pool.output()))) == WORKERS
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next((line for line in status if line.startswith("State:")), "").lower()
+    except OSError:
+        return "zombie"
