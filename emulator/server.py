@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MAX_PAYLOAD = 6 * 1024 * 1024 + 100
+# A streamed response may be up to 200 MB (platform §1.7); RIE buffers streams and keeps the 6 MiB limit.
+MAX_STREAMED = 200 * 1024 * 1024
 MAX_EXTENSIONS = 10
 RUNTIME = "/2018-06-01/runtime"
 EXTENSION = "/2020-01-01/extension"
@@ -49,6 +51,9 @@ class Recorded:
     connection: str = ""
     #: whether the client still holds the connection open (a worker killed while it waited in /next has not)
     alive: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)
+    #: a chunked body (a streamed response): when each chunk arrived and its size; and the trailers
+    chunks: list[tuple[float, int]] = field(default_factory=list)
+    trailers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +64,14 @@ class Result:
     body: bytes
     headers: dict[str, str]
     at: float
+    #: a streamed response: when each chunk of the body arrived, with its size (`at` is the last byte's time)
+    chunks: list[tuple[float, int]] = field(default_factory=list)
+    #: a streamed response's trailers (lower-case names): Lambda's error type and body when it ended with an error
+    trailers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def streamed(self) -> bool:
+        return self.headers.get("lambda-runtime-function-response-mode") == "streaming"
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -443,7 +456,8 @@ class LambdaApiServer:
             if invocation.result is not None:
                 reply(403, {}, _error("InvalidStateTransition", "State transition from ResponseSent failed"))
                 return
-            if len(request.body) > MAX_PAYLOAD:
+            streamed = request.headers.get("lambda-runtime-function-response-mode") == "streaming"
+            if len(request.body) > (MAX_STREAMED if streamed else MAX_PAYLOAD):
                 self._finish(invocation, Result("error", _error("Function.ResponseSizeTooLarge",
                     "Response payload size exceeded maximum allowed payload size (6291556 bytes)."),
                     {}, time.monotonic()))  # fmt: skip
@@ -453,7 +467,8 @@ class LambdaApiServer:
                     _error("RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes)."),
                 )
                 return
-            self._finish(invocation, Result(kind, request.body, request.headers, request.at))
+            result = Result(kind, request.body, request.headers, request.at, request.chunks, request.trailers)
+            self._finish(invocation, result)
         reply(202, {}, b'{"status":"OK"}')
 
     def _post_init_error(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
@@ -662,8 +677,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        chunks: list[tuple[float, int]] = []
+        trailers: dict[str, str] = {}
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = self._read_chunked(chunks, trailers)
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
         request = Recorded(
             self.command,
             self.path,
@@ -672,6 +692,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.monotonic(),
             connection=f"{self.client_address[0]}:{self.client_address[1]}",
             alive=self._peer_open,
+            chunks=chunks,
+            trailers=trailers,
         )
         self.server.api.requests.append(request)
 
@@ -689,6 +711,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
         self.server.api.handle(request, reply)
+
+    def _read_chunked(self, chunks: list[tuple[float, int]], trailers: dict[str, str]) -> bytes:
+        """A chunked body (RFC 9112 §7.1), each chunk's arrival time recorded: a streamed response's timing."""
+        parts = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                break
+            parts.append(self.rfile.read(size))
+            chunks.append((time.monotonic(), size))
+            self.rfile.readline()  # the CRLF after the chunk
+        while True:
+            line = self.rfile.readline().strip()
+            if not line:
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            trailers[name.strip().lower()] = value.strip()
+        return b"".join(parts)
 
     def _peer_open(self) -> bool:
         import select

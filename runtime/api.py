@@ -6,7 +6,7 @@ go through `httpclient.HttpConnection`, one connection per API user (the loop's 
 
 from __future__ import annotations
 
-from .httpclient import HttpConnection, NoReply, RuntimeApiError, is_number
+from .httpclient import HttpConnection, NoReply, Response, RuntimeApiError, is_number
 from .invocation import Request
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
@@ -31,6 +31,9 @@ _CONTENT_TYPE: Final = "content-type"
 _ERROR_TYPE_HEADER: Final = "Lambda-Runtime-Function-Error-Type"
 _XRAY_CAUSE_HEADER: Final = "Lambda-Runtime-Function-XRay-Error-Cause"
 _INVOCATION_ID_HEADER: Final = "Lambda-Runtime-Invocation-Id"
+# Response streaming (platform §1.7): the mode header, and the trailers that end a stream with an error.
+_RESPONSE_MODE_HEADER: Final = "Lambda-Runtime-Function-Response-Mode"
+_ERROR_BODY_TRAILER: Final = "Lambda-Runtime-Function-Error-Body"
 _EXTENSION_NAME_HEADER: Final = "Lambda-Extension-Name"
 _EXTENSION_ID_HEADER: Final = "Lambda-Extension-Identifier"
 
@@ -103,6 +106,20 @@ class RuntimeApi:
             headers[_INVOCATION_ID_HEADER] = invocation_id
         self._post(f"{RUNTIME_PREFIX}/invocation/{request_id}/error", headers, body)
 
+    def open_stream(self, request_id: str, content_type: str, invocation_id: str | None = None) -> StreamWriter:
+        """`POST /runtime/invocation/{id}/response` in streaming mode; the head goes out now, the body chunk by chunk
+        through the writer (platform §1.7)."""
+        headers = {
+            "Content-Type": content_type,
+            _RESPONSE_MODE_HEADER: "streaming",
+            "Trailer": f"{_ERROR_TYPE_HEADER}, {_ERROR_BODY_TRAILER}",
+        }
+        if invocation_id is not None:
+            headers[_INVOCATION_ID_HEADER] = invocation_id
+        path = f"{RUNTIME_PREFIX}/invocation/{request_id}/response"
+        self._http.start_chunked("POST", path, headers)
+        return StreamWriter(self._http, path)
+
     def restore_next(self) -> None:
         """`GET /runtime/restore/next` (SnapStart): Lambda takes the snapshot while this waits, and answers after the
         environment was restored from it (platform §1.6)."""
@@ -124,13 +141,41 @@ class RuntimeApi:
         self._post(RUNTIME_PREFIX + "/init/error", headers, body)
 
     def _post(self, path: str, headers: dict[str, str], body: bytes) -> None:
-        response = self._http.request("POST", path, headers, body)
-        if response.status == 202:
-            return
-        if 400 <= response.status < 500:
-            raise RejectedRequest(path, response.status, response.body)
-        # 500: "Container error. Non-recoverable state. Runtime should exit promptly." (platform §1.2)
-        raise RuntimeApiError(f"{path} answered {response.status}: {_text(response.body)}")
+        _accepted(path, self._http.request("POST", path, headers, body))
+
+
+class StreamWriter:
+    """The body of a streamed response, on the wire as it is written."""
+
+    def __init__(self, http: HttpConnection, path: str) -> None:
+        self._http = http
+        self._path = path
+
+    def write(self, chunk: bytes) -> None:
+        self._http.send_chunk(chunk)
+
+    def finish(self, error: tuple[str, bytes] | None = None) -> None:
+        """End the stream; `error` (its type and its JSON error document) as Lambda's error trailers."""
+        trailers = None
+        if error is not None:
+            import base64
+
+            error_type, document = error
+            trailers = {
+                _ERROR_TYPE_HEADER: _error_type_header(error_type),
+                _ERROR_BODY_TRAILER: base64.b64encode(document).decode("ascii"),
+            }
+        _accepted(self._path, self._http.end_chunked(trailers))
+
+
+def _accepted(path: str, response: Response) -> None:
+    """A POST's reply: 202, or RejectedRequest (4xx: this request), or RuntimeApiError (the API is broken)."""
+    if response.status == 202:
+        return
+    if 400 <= response.status < 500:
+        raise RejectedRequest(path, response.status, response.body)
+    # 500: "Container error. Non-recoverable state. Runtime should exit promptly." (platform §1.2)
+    raise RuntimeApiError(f"{path} answered {response.status}: {_text(response.body)}")
 
 
 class ExtensionApi:

@@ -270,7 +270,9 @@ def served_elsewhere() -> bool:
         return False
     import os
 
-    return "awslambdaric" in sys.modules or os.environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_python")
+    # awslambdaric's loop is its `bootstrap` module (importing one of its helpers, as a test may, serves nothing).
+    serving = "awslambdaric.bootstrap" in sys.modules
+    return serving or os.environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_python")
 
 
 class _Elsewhere:

@@ -143,12 +143,47 @@ class HttpConnection:
             self.close()
             raise NoReply(f"{method} {path}: the connection closed before any reply") from None
 
-    def _head(self, method: str, path: str, headers: dict[str, str] | None, body: bytes) -> bytes:
+    def start_chunked(self, method: str, path: str, headers: dict[str, str]) -> None:
+        """Send the head of a request whose body follows in chunks (`send_chunk`, then `end_chunked`). Unlike
+        `send_request` it is never sent twice: the body is produced as it goes and cannot be produced again."""
+        head = self._head(method, path, {**headers, "Transfer-Encoding": "chunked"}, b"", chunked=True)
+        self._unanswered = (method, path, head, b"")
+        idle = self._idle
+        if idle is not None and (self._buffer or idle.poll(0)):
+            self.close()
+        try:
+            self._send(head, b"")
+        except _ConnectionDropped:
+            self.close()
+            raise RuntimeApiError(f"{method} {path}: the connection closed while sending") from None
+
+    def send_chunk(self, data: bytes) -> None:
+        """One chunk of the body, on the wire now (an empty one would end the body: skipped)."""
+        if data:
+            self._send_or_fail(b"%x\r\n" % len(data), data + b"\r\n")
+
+    def end_chunked(self, trailers: dict[str, str] | None = None) -> Response:
+        """The last chunk and the trailers, then the reply."""
+        lines = [b"0"] + [f"{name}: {value}".encode("latin-1", "replace") for name, value in (trailers or {}).items()]
+        self._send_or_fail(b"\r\n".join(lines) + b"\r\n\r\n", b"")
+        return self.read_response()
+
+    def _send_or_fail(self, head: bytes, body: bytes) -> None:
+        try:
+            self._send(head, body)
+        except _ConnectionDropped:
+            self.close()
+            method, path, _, _ = self._unanswered
+            raise RuntimeApiError(f"{method} {path}: the connection closed while sending its body") from None
+
+    def _head(
+        self, method: str, path: str, headers: dict[str, str] | None, body: bytes, chunked: bool = False
+    ) -> bytes:
         lines = [f"{method} {path} HTTP/1.1".encode("ascii"), b"Host: " + self._host_header]
         if headers:
             for name, value in headers.items():
                 lines.append(f"{name}: {value}".encode("latin-1", "replace"))
-        if body or method == "POST":
+        if (body or method == "POST") and not chunked:
             lines.append(b"Content-Length: %d" % len(body))
         lines.append(b"\r\n")
         return b"\r\n".join(lines)

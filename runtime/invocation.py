@@ -54,7 +54,7 @@ class Request:
 class Invocation:
     """The finished invocation, as after-response hooks receive it. Not changed after it is built."""
 
-    __slots__ = ("context", "delivered", "error", "event", "request", "result")
+    __slots__ = ("context", "delivered", "error", "event", "request", "result", "streamed")
 
     def __init__(
         self,
@@ -64,6 +64,7 @@ class Invocation:
         result: Any = None,
         error: BaseException | None = None,
         delivered: bool = True,
+        streamed: Any = None,
     ) -> None:
         self.request: Final = request
         self.event: Final = event
@@ -75,6 +76,9 @@ class Invocation:
         #: True once Lambda accepted the response; False when it refused it (e.g. 413, too large: the caller got
         #: Lambda's error) or when SIGTERM came before the POST returned
         self.delivered: Final = delivered
+        #: for a streamed response, what went out (`bytes_sent`, `chunks`, and the `error` that ended it early, if
+        #: any: runtime.streaming.Streamed); None for a buffered one
+        self.streamed: Final = streamed
 
     @property
     def request_id(self) -> str:

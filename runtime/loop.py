@@ -35,6 +35,8 @@ class Loop:
         self.handler = handler
         self.runner = runner
         self.function = function
+        #: a `@streaming` handler: called with a writer, `handler(event, stream, context)`
+        self.writes_stream = getattr(handler, "__runtime_streaming__", False)
 
     def serve(self, invocations: int | None = None) -> None:
         """Serve invocations until the process is told to stop, or `invocations` of them (in-process tests: the loop
@@ -57,6 +59,7 @@ class Loop:
         context: LambdaContext | None = None
         result: Any = None
         error: BaseException | None = None
+        stream: Any = None  # a streamed response: its ResponseStream (writer style) or its chunks (returned)
         try:
             context = LambdaContext(
                 request.request_id,
@@ -68,13 +71,26 @@ class Loop:
                 self.function,
             )
             event = unmarshal_event(request.body, request.content_type)
-            returned = self.handler(event, context)
+            if self.writes_stream:
+                from .streaming import ResponseStream
+
+                stream = ResponseStream(
+                    lambda kind: self.api.open_stream(request.request_id, kind, request.invocation_id)
+                )
+                returned = self.handler(event, stream, context)  # type: ignore[call-arg]
+            else:
+                returned = self.handler(event, context)
             if hasattr(returned, "__await__"):  # an `async def` handler, or one that returns an awaitable
                 from . import aio
 
                 returned = aio.result_of(returned)
             result = returned  # hooks never see the coroutine itself, whether it finished or not
-            body, content_type = marshal_result(result)
+            if stream is None and _streams(result):
+                from .streaming import Chunks
+
+                stream = Chunks(result)  # its first chunk is made here: an error before it is the handler's
+            elif stream is None:
+                body, content_type = marshal_result(result)
         except ShutdownRequested as shutdown:
             # The shutdown phase runs this invocation's hooks, with this error.
             self._cut_short(Invocation(request, event, context, result, shutdown, delivered=False))
@@ -85,7 +101,12 @@ class Loop:
             leave_forked_child(error)
         # 1. The response (or error) first: for a synchronous caller this is the end of the wait.
         try:
-            if error is None:
+            if stream is not None and (error is None or stream.started):
+                # Streamed: the caller has everything once the stream ends; an error after its first byte ends it
+                # with Lambda's error trailers instead of an error document.
+                delivered = self._deliver(lambda: stream.send(request, self.api, error))
+                error = error or stream.streamed.error
+            elif error is None:
                 delivered = self._deliver(
                     lambda: self.api.post_response(request.request_id, body, content_type, request.invocation_id)
                 )
@@ -95,7 +116,8 @@ class Loop:
             self._cut_short(Invocation(request, event, context, result, error, delivered=False))
             raise
         # 2. The after-response phase, before the next /next: Lambda keeps the environment running until then.
-        self.runner.run(Invocation(request, event, context, result, error, delivered))
+        streamed = stream.streamed if stream is not None else None
+        self.runner.run(Invocation(request, event, context, result, error, delivered, streamed))
         current.request_id = None
         current.tenant_id = None
         if isinstance(error, SystemExit):
@@ -135,6 +157,15 @@ class Loop:
                 logs.runtime_logger().error("after-response work not run because the runtime must exit: %s", lost)
             raise
         return True
+
+
+def _streams(result: Any) -> bool:
+    """Whether a result is streamed (runtime/streaming.py decides; its module only when it may be one)."""
+    if result is None or isinstance(result, (dict, str, bytes, list, int, float, bool)):
+        return False  # the common results, decided without importing anything
+    from .streaming import is_stream
+
+    return is_stream(result)
 
 
 def _explain(exc: RejectedRequest) -> str:
