@@ -10,6 +10,7 @@ afterwards. The function's code comes from tests/functions through PYTHONPATH, w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -47,8 +48,10 @@ def _why_not() -> str | None:
     return None
 
 
-@pytest.fixture
-def lmi() -> Iterator[tuple[Rie, Path]]:
+@contextlib.contextmanager
+def lmi_rie(handler: str) -> Iterator[tuple[Rie, Path]]:
+    """RIE in its LMI mode serving `handler` with WORKERS workers (skips the test without root), and a folder the
+    function may write to."""
     reason = _why_not()
     if reason:
         pytest.skip(reason)
@@ -60,18 +63,24 @@ def lmi() -> Iterator[tuple[Rie, Path]]:
         bootstrap = TASK / "bootstrap"
         bootstrap.write_text(f'#!/bin/sh\nRUNTIME_PYTHON={SYSTEM_PYTHON} exec {BOOTSTRAP} "$@"\n')
         bootstrap.chmod(0o755)
-        env = without_coverage(base_env({"AWS_LAMBDA_MAX_CONCURRENCY": str(WORKERS), "_HANDLER": "lmi.handler"}))
+        env = without_coverage(base_env({"AWS_LAMBDA_MAX_CONCURRENCY": str(WORKERS), "_HANDLER": handler}))
         env["LMI_DIR"] = str(shared)
         env["PYTHONPATH"] = os.pathsep.join([str(FUNCTIONS), str(ROOT)])
         emulator = Rie([], env)
         try:
-            warm_up(emulator)
             yield emulator, shared
         finally:
             emulator.stop()
     finally:
         shutil.rmtree(TASK)
         shutil.rmtree(shared)
+
+
+@pytest.fixture
+def lmi() -> Iterator[tuple[Rie, Path]]:
+    with lmi_rie("lmi.handler") as (emulator, shared):
+        warm_up(emulator)
+        yield emulator, shared
 
 
 class Served:
