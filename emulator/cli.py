@@ -122,13 +122,21 @@ def _read_event(args: argparse.Namespace) -> bytes:
 def _invoke(emulator: Emulator, args: argparse.Namespace) -> int:
     def show(result: Result) -> None:
         # Printed the moment the caller has it, while the after-response phase may still be running.
-        print(f"{result.kind}:", result.body.decode("utf-8", "replace"), flush=True)
+        if result.streamed:
+            error = result.trailers.get("lambda-runtime-function-error-type")
+            print(f"stream ended ({len(result.body)} bytes{', error ' + error if error else ''})", flush=True)
+        else:
+            print(f"{result.kind}:", result.body.decode("utf-8", "replace"), flush=True)
+
+    def show_chunk(ms: float, data: bytes, headers: dict[str, str]) -> None:
+        # A streamed response: each chunk the moment it arrives, with its time since the invoke.
+        print(f"chunk at {ms:8.1f} ms: {data[:200].decode('utf-8', 'replace')!r}", flush=True)
 
     timelines = []
     failed = False
     with emulator:
         for _ in range(max(args.repeat, 1)):
-            result, timeline = emulator.invoke(args.event_bytes, on_result=show)
+            result, timeline = emulator.invoke(args.event_bytes, on_result=show, on_chunk=show_chunk)
             print(timeline.render(), flush=True)
             timelines.append(timeline)
             failed = failed or result.kind != "response"
@@ -157,10 +165,37 @@ def _serve(emulator: Emulator, args: argparse.Namespace) -> int:
             except ValueError as exc:
                 self._reply(400, json.dumps({"message": str(exc)}).encode(), {})
                 return
-            _, timeline = emulator.invoke(body, headers, on_result=self._send_result)
+            self.streaming = False
+            _, timeline = emulator.invoke(body, headers, on_result=self._send_result, on_chunk=self._send_chunk)
             print(timeline.summary(), flush=True)
 
+        def _send_chunk(self, ms: float, data: bytes, headers: dict[str, str]) -> None:
+            """A streamed response goes on to the client chunk by chunk, as a Function URL passes it on."""
+            if not self.streaming:
+                self.streaming = True
+                self.send_response(200)
+                self.send_header("Content-Type", headers.get("content-type", "application/octet-stream"))
+                self.send_header("Lambda-Runtime-Function-Response-Mode", "streaming")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+            if not data:
+                return
+            try:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            except OSError:
+                pass  # the client went away: the function is not stopped, as on Lambda
+
         def _send_result(self, result: Result) -> None:
+            if result.streamed:
+                if not self.streaming:
+                    self._send_chunk(0.0, b"", result.headers)  # an empty stream: the head, then its end
+                try:
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except OSError:
+                    pass
+                return
             if result.kind == "unavailable":  # every worker busy: RIE's LMI mode answers 400 (production: 429)
                 self._reply(400, result.body, {"Content-Type": "application/json"})
                 return

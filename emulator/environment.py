@@ -40,6 +40,9 @@ _FORWARDED = frozenset(
 )  # fmt: skip
 
 ResultCallback = Callable[[Result], None]
+# A chunk of a streamed response as the caller gets it: (ms since the invoke was received, its bytes, the stream's
+# headers).
+ChunkCallback = Callable[[float, bytes, dict[str, str]], None]
 
 
 def find_bootstrap() -> list[str]:
@@ -221,7 +224,11 @@ class Emulator:
     # One invocation --------------------------------------------------------------------------------------------
 
     def invoke(
-        self, event: bytes, headers: Mapping[str, str] | None = None, on_result: ResultCallback | None = None
+        self,
+        event: bytes,
+        headers: Mapping[str, str] | None = None,
+        on_result: ResultCallback | None = None,
+        on_chunk: ChunkCallback | None = None,
     ) -> tuple[Result, Timeline]:
         """Run one invocation. `on_result` gets the caller's result the moment it exists; the call returns when
         the invocation has ended (or was reset), with its timeline."""
@@ -233,7 +240,7 @@ class Emulator:
                 self.stop_environment()
                 self._start()
             request_id = self.server.submit(event, dict(headers or {}), self.timeout_s)
-            result = self._await_result(request_id)
+            result = self._await_result(request_id, on_chunk)
             if on_result is not None:
                 on_result(result)
             self._await_end(request_id, result)
@@ -268,13 +275,26 @@ class Emulator:
                 pass
         return result, self._timeline(request_id, result, cold)
 
-    def _await_result(self, request_id: str) -> Result:
+    def _await_result(self, request_id: str, on_chunk: ChunkCallback | None = None) -> Result:
         retried_init = False
+        seen = 0
+        submitted = self.server.timing(request_id).submitted_at
         while True:
+            if on_chunk is not None:  # a streamed response's chunks, passed on as they arrive
+                headers, live = self.server.streamed_so_far(request_id)
+                for at, data in live[seen:]:
+                    on_chunk((at - submitted) * 1000, data, headers)
+                seen = len(live)
             try:
-                return self.server.result(request_id, _POLL_S)
+                result = self.server.result(request_id, _POLL_S)
             except TimeoutError:
-                pass
+                result = None
+            if result is not None:
+                if on_chunk is not None:
+                    headers, live = self.server.streamed_so_far(request_id)
+                    for at, data in live[seen:]:
+                        on_chunk((at - submitted) * 1000, data, headers)
+                return result
             timing = self.server.timing(request_id)
             if not self.alive():
                 return self._fail(request_id, self._exit_result(request_id))
@@ -346,6 +366,7 @@ class Emulator:
             next_ms=since(timing.runtime_next_at),
             ended_ms=since(timing.ended_at),
             outcome=result.kind,
+            first_byte_ms=since(result.chunks[0][0]) if result.chunks else None,
         )
         if timeline.next_ms is not None:
             # The runtime writes its summary record before it calls /next: once the reader has caught up with the

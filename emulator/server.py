@@ -92,6 +92,9 @@ class _Record:
     runtime_next_at: float = 0.0
     ended_at: float = 0.0
     result: Result | None = None
+    #: a streamed response's chunks as they arrive (time, bytes), before the whole result exists, and its headers
+    live: list[tuple[float, bytes]] = field(default_factory=list)
+    live_headers: dict[str, str] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
     extensions_pending: set[str] = field(default_factory=set)
@@ -233,6 +236,23 @@ class LambdaApiServer:
                 invocation.ended_at,
                 invocation.deadline_ms,
             )
+
+    def streamed_so_far(self, request_id: str) -> tuple[dict[str, str], list[tuple[float, bytes]]]:
+        """A streamed response as far as it has arrived: its headers and its chunks (time, bytes)."""
+        invocation = self._find(request_id)
+        return dict(invocation.live_headers), list(invocation.live)
+
+    def _live(self, path: str, headers: dict[str, str]) -> list[tuple[float, bytes]] | None:
+        """Where a streamed response's chunks go as they arrive, for its invocation's caller (None: not one)."""
+        route = _route(path)
+        if route is None or route[1] != "response":
+            return None
+        with self._cond:
+            invocation = self._all.get(route[2])
+        if invocation is None:
+            return None
+        invocation.live_headers = headers
+        return invocation.live
 
     def init_error(self) -> Result | None:
         with self._cond:
@@ -680,7 +700,8 @@ class _Handler(BaseHTTPRequestHandler):
         chunks: list[tuple[float, int]] = []
         trailers: dict[str, str] = {}
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            body = self._read_chunked(chunks, trailers)
+            live = self.server.api._live(self.path, {k.lower(): v for k, v in self.headers.items()})
+            body = self._read_chunked(chunks, trailers, live)
         else:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -712,8 +733,11 @@ class _Handler(BaseHTTPRequestHandler):
 
         self.server.api.handle(request, reply)
 
-    def _read_chunked(self, chunks: list[tuple[float, int]], trailers: dict[str, str]) -> bytes:
-        """A chunked body (RFC 9112 §7.1), each chunk's arrival time recorded: a streamed response's timing."""
+    def _read_chunked(
+        self, chunks: list[tuple[float, int]], trailers: dict[str, str], live: list[tuple[float, bytes]] | None
+    ) -> bytes:
+        """A chunked body (RFC 9112 §7.1), each chunk's arrival time recorded (a streamed response's timing) and,
+        for a response, each chunk passed on to the caller's side (`live`) as it arrives."""
         parts = []
         while True:
             size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
@@ -721,6 +745,8 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             parts.append(self.rfile.read(size))
             chunks.append((time.monotonic(), size))
+            if live is not None:
+                live.append((chunks[-1][0], parts[-1]))
             self.rfile.readline()  # the CRLF after the chunk
         while True:
             line = self.rfile.readline().strip()

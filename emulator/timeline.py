@@ -32,6 +32,8 @@ class Timeline:
     ended_ms: float | None = None
     outcome: str = "response"
     hooks: list[Hook] = field(default_factory=list)
+    #: a streamed response: when its first byte reached the caller (`response_ms` is the last byte)
+    first_byte_ms: float | None = None
 
     @property
     def phase_ms(self) -> float | None:
@@ -45,8 +47,12 @@ class Timeline:
         if self.cold_start:
             rows.append((self.init_done_ms, "init done (cold start)"))
         rows.append((self.delivered_ms, "event delivered: /next returned"))
-        if self.response_ms is not None:
+        if self.response_ms is not None and self.first_byte_ms is not None:
+            rows.append((self.first_byte_ms, "first byte streamed: the caller starts reading"))
+            rows.append((self.response_ms, "last byte streamed: the caller has it all"))
+        elif self.response_ms is not None:
             rows.append((self.response_ms, f"{self.outcome} posted: the caller has it"))
+        if self.response_ms is not None:
             rows.append((self.response_ms, "after-response phase starts"))
             at: float = self.response_ms
             for hook in self.hooks:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,5 +142,62 @@ def test_serve_stops_on_sigterm_and_the_function_gets_its_shutdown() -> None:
         server.popen.send_signal(signal.SIGTERM)
         assert server.wait(10) == 0
         assert "attack: the shutdown hook ran" in server.output()
+    finally:
+        server.stop()
+
+
+def test_invoke_prints_each_streamed_chunk_as_it_arrives_then_the_timeline() -> None:
+    done = cli("invoke", "streams.slow", "--task-root", str(ROOT / "tests" / "functions"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    chunks = [line for line in lines if line.startswith("chunk at")]
+    assert [line.rsplit(": ", 1)[1] for line in chunks] == ["'chunk 0\\n'", "'chunk 1\\n'", "'chunk 2\\n'"]
+    times = [float(line.split()[2]) for line in chunks]
+    assert times[1] - times[0] >= 250 and times[2] - times[1] >= 250  # the handler's 300 ms sleeps, streamed
+    assert lines.index(chunks[-1]) < lines.index("stream ended (24 bytes)")
+    assert "first byte streamed" in done.stdout and "last byte streamed" in done.stdout
+
+
+def _stream_from_serve(port: int, keep_reading: bool) -> tuple[bytes, list[tuple[float, bytes]]]:
+    """POST to `serve` over a raw socket; (head, [(arrival time, chunk bytes)]) as the client reads them."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+        client.sendall(b"POST /2015-03-31/functions/function/invocations HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Length: 2\r\n\r\n{}")  # fmt: skip
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += client.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        arrivals = [(time.monotonic(), rest)] if rest else []
+        while keep_reading:
+            piece = client.recv(65536)
+            if not piece:
+                break
+            arrivals.append((time.monotonic(), piece))
+            if b"0\r\n\r\n" in piece:
+                break
+        return head, arrivals
+
+
+def test_serve_streams_to_its_client_and_a_client_that_leaves_does_not_stop_the_function() -> None:
+    port = free_port()
+    server = Process([sys.executable, "-m", "emulator", "serve", "streams.slow", "--task-root",
+                      str(ROOT / "tests" / "functions"), "--port", str(port)], base_env(), cwd=ROOT)  # fmt: skip
+    try:
+        server.wait_output(f"on http://127.0.0.1:{port}")
+        head, arrivals = _stream_from_serve(port, keep_reading=True)
+        assert b"Transfer-Encoding: chunked" in head and b"Lambda-Runtime-Function-Response-Mode: streaming" in head
+        body = b"".join(piece for _, piece in arrivals)
+        assert b"chunk 0" in body and b"chunk 2" in body
+        # The client had the first chunk long before the last: the stream was not buffered.
+        first = next(at for at, piece in arrivals if b"chunk 0" in piece)
+        last = next(at for at, piece in arrivals if b"chunk 2" in piece)
+        assert last - first >= 0.5
+        # A client that leaves after the first chunk: the function runs to its end and its phase runs, as on Lambda.
+        server_output_before = server.output().count("streams.report ok")
+        _stream_from_serve(port, keep_reading=False)
+        deadline = time.monotonic() + 10
+        while server.output().count("streams.report ok") == server_output_before and time.monotonic() < deadline:
+            time.sleep(0.05)  # bounded by the deadline
+        assert server.output().count("streams.report ok") == server_output_before + 1, server.output()
     finally:
         server.stop()
