@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
             "`after_response`: collect garbage in the phase instead of during handlers"),
     Setting("RUNTIME_GC_EVERY", "gc_every", 1, _whole(minimum=1), "collect every N invocations"),
     Setting("RUNTIME_GC_RSS_MB", "gc_rss_mb", 0, _whole(), "collect only above M MB of resident memory"),
+    Setting("RUNTIME_INVOKE_MODE", "invoke_mode", "buffered", _choice("buffered", "response_stream"),
+            "how `runtime.web` answers: `response_stream` streams the app's response (a function URL or API "
+            "Gateway route configured to stream)"),
     Setting("RUNTIME_PHASE_BUDGET_MS", "phase_budget_ms", 0, _whole(),
             "longest an after-response phase may take (0: until the deadline minus the margin); on Lambda Managed "
             "Instances, where deadlines are not enforced, the budget that frees the worker"),
@@ -114,6 +117,7 @@ class Config:
     gc_every: int
     gc_rss_mb: int
     phase_budget_ms: int
+    invoke_mode: str
 
     def __init__(
         self,

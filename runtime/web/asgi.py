@@ -7,6 +7,8 @@ startup runs once, when the handler is made (at init); lifespan shutdown runs on
 
 from __future__ import annotations
 
+import os
+
 from .. import aio, hooks, logs
 from ..errors import ShutdownRequested
 from .events import SERVER_ERROR, TEXT_MEDIA_TYPES, HttpRequest, lambda_response, parse_event
@@ -14,8 +16,10 @@ from .events import SERVER_ERROR, TEXT_MEDIA_TYPES, HttpRequest, lambda_response
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
     from typing import Any, Literal
+
+    from ..streaming import StreamingResponse
 
     Message = MutableMapping[str, Any]
     # Loose on purpose: frameworks type scope, receive and send each their own way.
@@ -44,9 +48,15 @@ class ASGIHandler:
         api_gateway_base_path: str = "/",
         text_mime_types: Iterable[str] | None = None,
         exclude_headers: Iterable[str] = (),
+        invoke_mode: Literal["buffered", "response_stream"] | None = None,
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
+        mode = invoke_mode or os.environ.get("RUNTIME_INVOKE_MODE") or "buffered"
+        if mode not in ("buffered", "response_stream"):
+            raise ValueError(f"invoke_mode must be 'buffered' or 'response_stream', not {mode!r}")
+        #: stream the app's response as it sends it (a function configured for response streaming)
+        self.streams = mode == "response_stream"
         self.app = app
         self.base_path = api_gateway_base_path
         self.text_media_types = tuple(text_mime_types) if text_mime_types is not None else TEXT_MEDIA_TYPES
@@ -57,10 +67,15 @@ class ASGIHandler:
         if lifespan != "off":
             _Lifespan(app, self.state, required=lifespan == "on").start()
 
-    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+    def __call__(self, event: Any, context: Any) -> Any:
         request = parse_event(event, self.base_path)
-        cycle = _HttpCycle(self._scope(request, event, context), request.body)
+        cycle = _HttpCycle(self._scope(request, event, context), request.body, self.streams)
         aio.result_of(cycle.start(self.app))
+        if self.streams and cycle.status is not None and not cycle.failed:
+            # The response has started: its body goes out as the app sends it; the app's work after its last part
+            # runs in the phase, which starts once the stream has ended.
+            self._finish_later(cycle)
+            return _streaming_response(cycle, self.exclude_headers)
         if cycle.complete.is_set():
             self._finish_later(cycle)
         status, headers, body = cycle.response()
@@ -111,9 +126,12 @@ async def finish_app(cycle: _HttpCycle) -> None:
 class _HttpCycle:
     """One request through the app: the request body in, the response out, and when the response is complete."""
 
-    def __init__(self, scope: dict[str, Any], body: bytes) -> None:
+    def __init__(self, scope: dict[str, Any], body: bytes, streams: bool = False) -> None:
         import asyncio
 
+        self.streams = streams
+        #: set at each part of the body the app sends, and when its task ends (streaming)
+        self.progress = asyncio.Event()
         self.scope = scope
         self.body: bytes | None = body
         self.status: int | None = None
@@ -135,8 +153,8 @@ class _HttpCycle:
         self.task = app_task = asyncio.ensure_future(app(self.scope, self.receive, self.send))
         app_task.add_done_callback(lambda _: self.settled.set())
         await self.settled.wait()
-        if self.complete.is_set():
-            return
+        if self.complete.is_set() or (self.streams and self.status is not None and not app_task.done()):
+            return  # complete, or (streaming) started: the body follows
         error = None if app_task.cancelled() else app_task.exception()
         if isinstance(error, ShutdownRequested):
             raise error
@@ -169,14 +187,51 @@ class _HttpCycle:
         if kind == "http.response.start" and self.status is None:
             self.status = int(message["status"])
             self.headers = [(_text(name), _text(value)) for name, value in message.get("headers", ())]
+            if self.streams:
+                self.settled.set()  # streaming: the handler returns now, the body follows as it is sent
         elif kind == "http.response.body" and self.status is not None:
             self.chunks.append(bytes(message.get("body", b"")))
+            self.progress.set()
             if not message.get("more_body", False):
                 self.complete.set()
                 self.settled.set()
                 await self.resume.wait()
         else:
             raise RuntimeError(f"asgi: unexpected message {kind!r}")
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body parts as the app sends them, until its last one; the app's error, if it fails before it."""
+        assert self.task is not None
+        self.task.add_done_callback(lambda _: self.progress.set())
+        sent = 0
+        while True:
+            while sent < len(self.chunks):
+                sent += 1
+                if self.chunks[sent - 1]:
+                    yield self.chunks[sent - 1]
+            if self.complete.is_set():
+                return
+            if self.task.done():
+                error = None if self.task.cancelled() else self.task.exception()
+                raise error or RuntimeError("asgi: the app returned without completing its response")
+            self.progress.clear()
+            await self.progress.wait()
+
+
+def _streaming_response(cycle: _HttpCycle, exclude: frozenset[str]) -> StreamingResponse:
+    """The HTTP prelude of a function URL or API Gateway stream (status, headers, cookies), then the app's body."""
+    from ..streaming import StreamingResponse
+
+    headers: dict[str, str] = {}
+    cookies = []
+    for name, value in cycle.headers:
+        name = name.lower()
+        if name == "set-cookie":
+            cookies.append(value)
+        elif name not in exclude:
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    assert cycle.status is not None
+    return StreamingResponse(cycle.stream(), status_code=cycle.status, headers=headers, cookies=cookies)
 
 
 class _Lifespan:

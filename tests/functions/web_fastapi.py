@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import BackgroundTasks, FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 from marks import mark  # type: ignore[import-not-found]  # tests/functions is the task root
+from starlette.background import BackgroundTask
 
 LIFESPAN = {"startups": 0, "shutdowns": 0}
 
@@ -76,6 +78,21 @@ async def raises() -> None:
 @app.get("/no-content", status_code=204)
 async def no_content() -> Response:
     return Response(status_code=204)
+
+
+@app.get("/stream")
+async def stream() -> StreamingResponse:
+    """Three parts 300 ms apart, then a background task: with RUNTIME_INVOKE_MODE=response_stream each part goes out
+    as it is made, and the task runs after the last byte."""
+
+    async def parts() -> AsyncIterator[bytes]:
+        for index in range(3):
+            if index:
+                await asyncio.sleep(0.3)
+                mark(f"stream-slept-{index}")
+            yield f"part {index}\n".encode()
+
+    return StreamingResponse(parts(), media_type="text/plain", background=BackgroundTask(mark, "stream-background"))
 
 
 @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])

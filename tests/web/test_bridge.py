@@ -114,3 +114,26 @@ def test_an_event_that_is_not_http_is_a_clear_error(api: LambdaApiServer, start:
     document = result.json()
     assert document["errorType"] == "UnsupportedEvent"
     assert "not an HTTP request from API Gateway, a Function URL or an ALB" in document["errorMessage"]
+
+
+def test_a_streaming_response_goes_out_part_by_part_with_response_stream(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    start("web_asgi.handler", {"RUNTIME_INVOKE_MODE": "response_stream"})
+    request_id = api.submit(json.dumps(get("/stream")).encode())
+    result = api.result(request_id)
+    api.wait_ended(request_id)
+    assert result.streamed
+    assert result.headers["content-type"] == "application/vnd.awslambda.http-integration-response"
+    prelude, _, body = result.body.partition(b"\0" * 8)
+    assert json.loads(prelude)["statusCode"] == 200
+    assert json.loads(prelude)["headers"]["content-type"] == "text/plain; charset=utf-8"
+    assert body == b"part 0\npart 1\npart 2\n"
+    arrivals = [at for at, _ in result.chunks]  # the prelude, then each part
+    [slept_1] = api.marks("stream-slept-1")
+    [slept_2] = api.marks("stream-slept-2")
+    assert arrivals[1] < slept_1.at < arrivals[2] < slept_2.at < arrivals[3]
+    # The background task runs after the last byte, in the phase.
+    [background] = api.marks("stream-background")
+    timing = api.timing(request_id)
+    assert timing.responded_at < background.at < timing.runtime_next_at
