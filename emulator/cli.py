@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .environment import Emulator
-from .server import Result, invoke_headers
+from .server import RESPONSE_MODE_HEADER, Result, invoke_headers
 from .timeline import to_svg
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
@@ -123,7 +123,7 @@ def _invoke(emulator: Emulator, args: argparse.Namespace) -> int:
     def show(result: Result) -> None:
         # Printed the moment the caller has it, while the after-response phase may still be running.
         if result.streamed:
-            error = result.trailers.get("lambda-runtime-function-error-type")
+            error = result.stream_error_type
             print(f"stream ended ({len(result.body)} bytes{', error ' + error if error else ''})", flush=True)
         else:
             print(f"{result.kind}:", result.body.decode("utf-8", "replace"), flush=True)
@@ -175,7 +175,7 @@ def _serve(emulator: Emulator, args: argparse.Namespace) -> int:
                 self.streaming = True
                 self.send_response(200)
                 self.send_header("Content-Type", headers.get("content-type", "application/octet-stream"))
-                self.send_header("Lambda-Runtime-Function-Response-Mode", "streaming")
+                self.send_header(RESPONSE_MODE_HEADER, "streaming")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
             if not data:

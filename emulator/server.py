@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MAX_PAYLOAD = 6 * 1024 * 1024 + 100
+#: a streamed response's mode header (platform §1.7); RIE passes it on to its caller, and so does `serve`
+RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
 # A streamed response may be up to 200 MB (platform §1.7); RIE buffers streams and keeps the 6 MiB limit.
 MAX_STREAMED = 200 * 1024 * 1024
 MAX_EXTENSIONS = 10
@@ -71,7 +73,12 @@ class Result:
 
     @property
     def streamed(self) -> bool:
-        return self.headers.get("lambda-runtime-function-response-mode") == "streaming"
+        return self.headers.get(RESPONSE_MODE_HEADER.lower()) == "streaming"
+
+    @property
+    def stream_error_type(self) -> str | None:
+        """The error type of a stream that ended with an error (its trailer), else None."""
+        return self.trailers.get("lambda-runtime-function-error-type")
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -476,7 +483,7 @@ class LambdaApiServer:
             if invocation.result is not None:
                 reply(403, {}, _error("InvalidStateTransition", "State transition from ResponseSent failed"))
                 return
-            streamed = request.headers.get("lambda-runtime-function-response-mode") == "streaming"
+            streamed = request.headers.get(RESPONSE_MODE_HEADER.lower()) == "streaming"
             if len(request.body) > (MAX_STREAMED if streamed else MAX_PAYLOAD):
                 self._finish(invocation, Result("error", _error("Function.ResponseSizeTooLarge",
                     "Response payload size exceeded maximum allowed payload size (6291556 bytes)."),
