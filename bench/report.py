@@ -68,6 +68,21 @@ def rows(results: Results) -> list[Row]:
         Row("crit_p50_web_bg", "Time to response, FastAPI route with 200 ms of BackgroundTasks", "µs"),
         Row("crit_p50_web_paced", "Time to response, FastAPI hello route, calls 200 ms apart", "µs", chart=False),
         Row(
+            "stream_first",
+            "Streaming: time to first byte, 10 chunks 50 ms apart (ric: buffered, cannot stream)",
+            "ms",
+            1,
+        ),
+        Row("stream_last", "Streaming: time to last byte, same", "ms", 1, chart=False),
+        Row(
+            "stream_10mb",
+            "Streaming: throughput of a 10 MB stream (ours only: buffered is limited to 6 MB)",
+            "MiB/s",
+            0,
+            chart=False,
+            ratio=False,
+        ),
+        Row(
             "lmi_throughput",
             "Multi-concurrency (4 workers, 5 ms handler): throughput",
             "inv/s",

@@ -337,6 +337,7 @@ class Bench:
                 self.cold_starts(label, handlers, share)
             self.loop_round()
         self._multi_concurrency()
+        self._streaming()
         self.results.elapsed_s = time.monotonic() - t0
         self.results.load.append(os.getloadavg())
         self.results.code_hashes.append(code_hash())
@@ -418,6 +419,14 @@ class Bench:
                 f"(paced no-op {percentile(paced.critical_us(1), 50):.1f} us), "
                 f"next /next after {percentile(work.gaps_us(1), 50) / 1000:.1f} ms"
             )
+
+    def _streaming(self) -> None:
+        """The streaming rows, once (bench/streams.py): against the project's emulator."""
+        from . import streams
+
+        self.progress("streaming (the project's emulator)")
+        env = {**FUNCTION_ENV, **self.python_path, "LAMBDA_TASK_ROOT": str(FUNCTIONS), "RUNTIME_PYTHON": self.python}
+        streams.measure(self.results, {"ours": self.ours, "ric": self.ric}, env, self.plan.paced_n + 1, self.progress)
 
     def _multi_concurrency(self) -> None:
         """The multi-concurrency rows, once (bench/lmi.py): under RIE's LMI mode, which needs root."""
