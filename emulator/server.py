@@ -419,10 +419,15 @@ class LambdaApiServer:
             try:
                 while not (self._pending and self._init_complete()):
                     self._cond.wait(timeout=0.05)
-                    if self._httpd.stopping or not request.alive():
+                    if not request.alive():
                         return  # the worker died while it waited: no invocation goes to its connection
+                    if self._httpd.stopping:
+                        break
             finally:
                 self._idle -= 1
+            if self._httpd.stopping:  # the API goes away under the waiting workers, as when its host fails
+                reply(500, {}, _error("ServiceStopping", "the Runtime API is shutting down"))
+                return
             invocation = self._pending.pop(0)
             self._busy[request.connection] = invocation
             invocation.dispatched_at = time.monotonic()

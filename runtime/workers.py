@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from .invocation import Request
 
 _NEXT_ATTEMPTS = 5
+#: a worker's exit status when the Runtime API failed it (main.EXIT_API_ERROR)
+_EXIT_API_ERROR = 2
 _NEXT_FIRST_DELAY_S = 0.1
 #: A worker that dies sooner than this after it started is replaced only after this long (no tight restart loop).
 _MIN_LIFETIME_S = 1.0
@@ -83,6 +85,7 @@ class Pool:
         self.workers: dict[int, _Worker] = {}
         self.stopping = False
         self.served = False
+        self.api_failed = False
 
     def run(self) -> NoReturn:
         count = self.config.max_concurrency or 1
@@ -109,6 +112,8 @@ class Pool:
             worker = self.workers.pop(pid, None)
             if worker is not None:
                 self._exited(pid, status, worker)
+        if self.api_failed:
+            sys.exit(_EXIT_API_ERROR)
         # Exit 1 if no worker ever finished its init (each reported it); otherwise the environment was served.
         sys.exit(0 if self.served or self.stopping else 1)
 
@@ -120,6 +125,16 @@ class Pool:
         how = _describe(status)
         if not ready:
             logs.runtime_logger().error("worker %d (pid %d) failed its init (%s): not replaced", worker.index, pid, how)
+            return
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _EXIT_API_ERROR:
+            # The Runtime API failed that worker: it fails them all. The environment exits, Lambda starts a new one
+            # (a replacement would only fail again, every second).
+            logs.runtime_logger().error(
+                "worker %d (pid %d) lost the Runtime API: the environment exits", worker.index, pid
+            )
+            self.stopping = True
+            self.api_failed = True
+            self._forward_sigterm(_signal.SIGTERM, None)
             return
         logs.runtime_logger().warning("worker %d (pid %d) %s: starting a replacement", worker.index, pid, how)
         lived = time.monotonic() - worker.started_at

@@ -199,3 +199,17 @@ def _state(pid: int) -> str:
             return next((line for line in status if line.startswith("State:")), "").lower()
     except OSError:
         return "zombie"
+
+
+def test_when_the_runtime_api_goes_away_the_environment_exits_instead_of_restarting_workers() -> None:
+    server = LambdaApiServer(timeout_s=30, concurrency=2).start()
+    process = start_runtime(server.address, "workers.handler", {"AWS_LAMBDA_MAX_CONCURRENCY": "2"})
+    try:
+        assert server.invoke(b"{}").kind == "response"
+        server.stop()  # the Runtime API is gone: every worker's /next fails, 5 times, then the worker exits 2
+        assert process.wait(30) == 2
+        output = process.output()
+        assert "lost the Runtime API: the environment exits" in output
+        assert "starting a replacement" not in output
+    finally:
+        process.stop()

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -104,6 +105,10 @@ def emulated() -> Iterator[tuple[Served, Path]]:
         warm_up(served)
         yield served, shared
     finally:
+        # Stopped as a user stops it, so that it stops its function too (then killed, if need be).
+        process.popen.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(10)
         process.stop()
         shutil.rmtree(shared)
 
