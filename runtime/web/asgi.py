@@ -7,19 +7,23 @@ startup runs once, when the handler is made (at init); lifespan shutdown runs on
 
 from __future__ import annotations
 
-import os
-
 from .. import aio, hooks, logs
 from ..errors import ShutdownRequested
-from .events import SERVER_ERROR, TEXT_MEDIA_TYPES, HttpRequest, lambda_response, parse_event
+from .events import (
+    SERVER_ERROR,
+    TEXT_MEDIA_TYPES,
+    HttpRequest,
+    lambda_response,
+    parse_event,
+    streaming_response,
+    streams,
+)
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
     from typing import Any, Literal
-
-    from ..streaming import StreamingResponse
 
     Message = MutableMapping[str, Any]
     # Loose on purpose: frameworks type scope, receive and send each their own way.
@@ -52,11 +56,8 @@ class ASGIHandler:
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
-        mode = invoke_mode or os.environ.get("RUNTIME_INVOKE_MODE") or "buffered"
-        if mode not in ("buffered", "response_stream"):
-            raise ValueError(f"invoke_mode must be 'buffered' or 'response_stream', not {mode!r}")
         #: stream the app's response as it sends it (a function configured for response streaming)
-        self.streams = mode == "response_stream"
+        self.streams = streams(invoke_mode)
         self.app = app
         self.base_path = api_gateway_base_path
         self.text_media_types = tuple(text_mime_types) if text_mime_types is not None else TEXT_MEDIA_TYPES
@@ -75,7 +76,7 @@ class ASGIHandler:
             # The response has started: its body goes out as the app sends it; the app's work after its last part
             # runs in the phase, which starts once the stream has ended.
             self._finish_later(cycle)
-            return _streaming_response(cycle, self.exclude_headers)
+            return streaming_response(cycle.status, cycle.headers, cycle.stream(), self.exclude_headers)
         if cycle.complete.is_set():
             self._finish_later(cycle)
         status, headers, body = cycle.response()
@@ -216,22 +217,6 @@ class _HttpCycle:
                 raise error or RuntimeError("asgi: the app returned without completing its response")
             self.progress.clear()
             await self.progress.wait()
-
-
-def _streaming_response(cycle: _HttpCycle, exclude: frozenset[str]) -> StreamingResponse:
-    """The HTTP prelude of a function URL or API Gateway stream (status, headers, cookies), then the app's body."""
-    from ..streaming import StreamingResponse
-
-    headers: dict[str, str] = {}
-    cookies = []
-    for name, value in cycle.headers:
-        name = name.lower()
-        if name == "set-cookie":
-            cookies.append(value)
-        elif name not in exclude:
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
-    assert cycle.status is not None
-    return StreamingResponse(cycle.stream(), status_code=cycle.status, headers=headers, cookies=cookies)
 
 
 class _Lifespan:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
 
+    from ..streaming import StreamingResponse
+
 #: Response media types sent as text; the others go base64-encoded (Mangum's list, plus any `+json`/`+xml` type).
 TEXT_MEDIA_TYPES = (
     "text/",
@@ -305,3 +307,31 @@ def _keys(event: Any) -> str:
     if not isinstance(event, dict):
         return f"not an object but {type(event).__name__}"
     return ", ".join(sorted(map(str, event))[:12]) or "none"
+
+
+def streams(invoke_mode: str | None) -> bool:
+    """Whether an adapter streams its responses: `invoke_mode`, else RUNTIME_INVOKE_MODE, else buffered. A function
+    streams only when its Function URL or API Gateway route is configured to: `/next` does not tell."""
+    import os
+
+    mode = invoke_mode or os.environ.get("RUNTIME_INVOKE_MODE") or "buffered"
+    if mode not in ("buffered", "response_stream"):
+        raise ValueError(f"invoke_mode must be 'buffered' or 'response_stream', not {mode!r}")
+    return mode == "response_stream"
+
+
+def streaming_response(
+    status: int, headers: Iterable[tuple[str, str]], body: Any, exclude_headers: frozenset[str] = frozenset()
+) -> StreamingResponse:
+    """The HTTP prelude of a Function URL or API Gateway stream (status, headers, cookies), then `body`'s parts."""
+    from ..streaming import StreamingResponse
+
+    single: dict[str, str] = {}
+    cookies = []
+    for name, value in headers:
+        name = name.lower()
+        if name == "set-cookie":
+            cookies.append(value)
+        elif name not in exclude_headers:
+            single[name] = f"{single[name]},{value}" if name in single else value
+    return StreamingResponse(body, status_code=status, headers=single, cookies=cookies)

@@ -11,13 +11,21 @@ import io
 import sys
 
 from .. import hooks, logs
-from .events import SERVER_ERROR, TEXT_MEDIA_TYPES, HttpRequest, lambda_response, parse_event
+from .events import (
+    SERVER_ERROR,
+    TEXT_MEDIA_TYPES,
+    HttpRequest,
+    lambda_response,
+    parse_event,
+    streaming_response,
+    streams,
+)
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType
-    from typing import Any
+    from typing import Any, Literal
 
     ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None] | None
     # Loose on purpose: frameworks type the environ and start_response each their own way.
@@ -41,20 +49,33 @@ class WSGIHandler:
         api_gateway_base_path: str = "/",
         text_mime_types: Iterable[str] | None = None,
         exclude_headers: Iterable[str] = (),
+        invoke_mode: Literal["buffered", "response_stream"] | None = None,
     ) -> None:
         self.app = app
+        #: stream the response iterable as the app yields it (a function configured for response streaming)
+        self.streams = streams(invoke_mode)
         self.base_path = api_gateway_base_path
         self.text_media_types = tuple(text_mime_types) if text_mime_types is not None else TEXT_MEDIA_TYPES
         self.exclude_headers = frozenset(name.lower() for name in exclude_headers)
         self._warned_outside = False
 
-    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+    def __call__(self, event: Any, context: Any) -> Any:
         request = parse_event(event, self.base_path)
         response = _Response()
         result: Iterable[bytes] | None = None
         try:
             result = self.app(environ(request, event, context), response.start_response)
-            for chunk in result:
+            if self.streams:
+                parts = iter(result)
+                first = next(parts, b"")  # start_response has been called once the first part exists
+                if response.status is not None:
+                    # The rest goes out as the app yields it; close() runs in the phase, after the last byte.
+                    self._close_later(result)
+                    return streaming_response(
+                        response.status, response.headers, _parts(first, parts), self.exclude_headers
+                    )
+                response.write(first)
+            for chunk in result if not self.streams else parts:
                 response.write(chunk)
         except Exception as exc:
             logs.runtime_logger().error("wsgi: the app raised before its response was complete: %r", exc, exc_info=exc)
@@ -89,6 +110,14 @@ class WSGIHandler:
             close()
         except Exception as exc:
             logs.runtime_logger().error("wsgi: the response's close() failed: %r", exc, exc_info=exc)
+
+
+def _parts(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    for part in rest:
+        if part:
+            yield part
 
 
 def environ(request: HttpRequest, event: Any, context: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterator
 
 from flask import Flask, Response, request
 from marks import mark  # type: ignore[import-not-found]  # tests/functions is the task root
@@ -29,6 +30,23 @@ def on_close() -> Response:
         time.sleep(ms / 1000)
         mark("on-close-end")
 
+    return response
+
+
+@app.get("/stream")
+def stream() -> Response:
+    """Three parts 300 ms apart: with RUNTIME_INVOKE_MODE=response_stream each goes out as it is yielded, and the
+    response's close() (call_on_close) runs after the last byte."""
+
+    def parts() -> Iterator[str]:
+        for index in range(3):
+            if index:
+                time.sleep(0.3)
+                mark(f"flask-slept-{index}")
+            yield f"part {index}\n"
+
+    response = Response(parts(), mimetype="text/plain")
+    response.call_on_close(lambda: mark("flask-closed"))
     return response
 
 

@@ -137,3 +137,21 @@ def test_a_streaming_response_goes_out_part_by_part_with_response_stream(
     [background] = api.marks("stream-background")
     timing = api.timing(request_id)
     assert timing.responded_at < background.at < timing.runtime_next_at
+
+
+def test_a_flask_response_iterable_streams_with_response_stream(api: LambdaApiServer, start: StartRuntime) -> None:
+    start("web_wsgi.handler", {"RUNTIME_INVOKE_MODE": "response_stream"})
+    request_id = api.submit(json.dumps(get("/stream")).encode())
+    result = api.result(request_id)
+    api.wait_ended(request_id)
+    assert result.streamed
+    prelude, _, body = result.body.partition(b"\0" * 8)
+    assert json.loads(prelude)["headers"]["content-type"] == "text/plain; charset=utf-8"
+    assert body == b"part 0\npart 1\npart 2\n"
+    arrivals = [at for at, _ in result.chunks]  # the prelude and the first part, then each part
+    [slept_1] = api.marks("flask-slept-1")
+    [slept_2] = api.marks("flask-slept-2")
+    assert arrivals[1] < slept_1.at < arrivals[2] < slept_2.at < arrivals[3]
+    [closed] = api.marks("flask-closed")
+    timing = api.timing(request_id)
+    assert timing.responded_at < closed.at < timing.runtime_next_at
