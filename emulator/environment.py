@@ -139,7 +139,6 @@ class Emulator:
             cwd=self.task_root,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            preexec_fn=_end_with_emulator,
         )
         assert self.process.stdout is not None
         self._reader = threading.Thread(target=self._read_output, args=(self.process.stdout,), daemon=True)
@@ -394,14 +393,3 @@ def _request_id_of(line: str) -> str:
             return ""
     fields = line.split("\t")
     return fields[2] if len(fields) > 3 else ""
-
-
-def _end_with_emulator() -> None:
-    """In the runtime's process before exec: SIGTERM when the emulator dies (Linux's PR_SET_PDEATHSIG), so that an
-    emulator killed outright leaves no function running on its own."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
