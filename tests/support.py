@@ -80,9 +80,15 @@ class Process:
         return self.popen.wait(timeout)
 
     def stop(self) -> None:
+        """SIGTERM, as Lambda ends an environment, then SIGKILL after 3 s: a runtime that exits on its own writes its
+        coverage data (a killed one cannot), and one that hangs is still stopped."""
         if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(10)
+            self.popen.terminate()
+            try:
+                self.popen.wait(3)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
         self._log.close()
 
     def wait_output(self, text: str, timeout: float = 10.0) -> str:
