@@ -235,10 +235,7 @@ class Emulator:
         if self.concurrency is not None:
             return self._invoke_concurrently(event, headers, on_result)
         with self._lock:
-            cold = not self.alive()
-            if cold:
-                self.stop_environment()
-                self._start()
+            cold = self._start_if_needed()
             request_id = self.server.submit(event, dict(headers or {}), self.timeout_s)
             result = self._await_result(request_id, on_chunk)
             if on_result is not None:
@@ -252,10 +249,7 @@ class Emulator:
         """Lambda Managed Instances: callers do not wait for each other (one worker each, or Runtime.Unavailable),
         and the function timeout is reported to the handler but not enforced (platform §6)."""
         with self._lock:
-            cold = not self.alive()
-            if cold:
-                self.stop_environment()
-                self._start()
+            cold = self._start_if_needed()
         request_id = self.server.submit(event, dict(headers or {}), self.timeout_s)
         while True:
             try:
@@ -275,25 +269,35 @@ class Emulator:
                 pass
         return result, self._timeline(request_id, result, cold)
 
+    def _start_if_needed(self) -> bool:
+        """Start the environment if it is not running (a cold start: True). Called under `_lock`."""
+        if self.alive():
+            return False
+        self.stop_environment()
+        self._start()
+        return True
+
+    def _pass_on_chunks(self, request_id: str, seen: int, on_chunk: ChunkCallback | None) -> int:
+        """Give `on_chunk` the chunks of a streamed response that arrived since the first `seen`; the new count."""
+        if on_chunk is None:
+            return seen
+        submitted = self.server.timing(request_id).submitted_at
+        headers, live = self.server.streamed_so_far(request_id)
+        for at, data in live[seen:]:
+            on_chunk((at - submitted) * 1000, data, headers)
+        return len(live)
+
     def _await_result(self, request_id: str, on_chunk: ChunkCallback | None = None) -> Result:
         retried_init = False
         seen = 0
-        submitted = self.server.timing(request_id).submitted_at
         while True:
-            if on_chunk is not None:  # a streamed response's chunks, passed on as they arrive
-                headers, live = self.server.streamed_so_far(request_id)
-                for at, data in live[seen:]:
-                    on_chunk((at - submitted) * 1000, data, headers)
-                seen = len(live)
+            seen = self._pass_on_chunks(request_id, seen, on_chunk)  # passed on as they arrive
             try:
                 result = self.server.result(request_id, _POLL_S)
             except TimeoutError:
                 result = None
             if result is not None:
-                if on_chunk is not None:
-                    headers, live = self.server.streamed_so_far(request_id)
-                    for at, data in live[seen:]:
-                        on_chunk((at - submitted) * 1000, data, headers)
+                self._pass_on_chunks(request_id, seen, on_chunk)  # the last ones, which came with the result
                 return result
             timing = self.server.timing(request_id)
             if not self.alive():

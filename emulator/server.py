@@ -430,8 +430,7 @@ class LambdaApiServer:
                 return
             invocation = self._pending.pop(0)
             self._busy[request.connection] = invocation
-            invocation.dispatched_at = time.monotonic()
-            invocation.deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
+            _stamp_dispatch(invocation)
             self._cond.notify_all()
             headers = self._event_headers(invocation)
         reply(200, headers, invocation.event)
@@ -449,9 +448,7 @@ class LambdaApiServer:
                 return None
         invocation = self._pending.pop(0)
         self._current = invocation
-        invocation.dispatched_at = time.monotonic()
-        # The deadline runs from the moment the runtime gets the event, as in Lambda.
-        invocation.deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
+        _stamp_dispatch(invocation)
         invocation.extensions_pending = {e.id for e in self._extensions.values() if "INVOKE" in e.events}
         for extension in self._extensions.values():
             if "INVOKE" in extension.events:
@@ -630,6 +627,12 @@ _ROUTES = {
     EXTENSION + "/register": ("POST", "register", ""),
     EXTENSION + "/event/next": ("GET", "event_next", ""),
 }
+
+
+def _stamp_dispatch(invocation: _Record) -> None:
+    """The invocation goes to the runtime now; its deadline runs from this moment, as in Lambda."""
+    invocation.dispatched_at = time.monotonic()
+    invocation.deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
 
 
 def _route(path: str) -> tuple[str, str, str] | None:

@@ -107,6 +107,10 @@ class Streamed:
         #: the error that ended the stream after its first byte, if one did (the caller got Lambda's error trailers)
         self.error: BaseException | None = None
 
+    def sent(self, chunk: bytes) -> None:
+        self.chunks += 1
+        self.bytes_sent += len(chunk)
+
 
 class Chunks:
     """A handler's returned stream. Made in the handler's step, which makes its first chunk: an error before the
@@ -137,8 +141,7 @@ class Chunks:
 
     def _write(self, writer: StreamWriter, chunk: bytes) -> None:
         writer.write(chunk)
-        self.streamed.chunks += 1
-        self.streamed.bytes_sent += len(chunk)
+        self.streamed.sent(chunk)
 
 
 def _report(error: BaseException, request: Request) -> tuple[str, bytes]:
@@ -186,8 +189,7 @@ class ResponseStream:
             raise RuntimeError("write() after close(): the response is complete")
         chunk = _bytes(data)
         self._start().write(chunk)
-        self.streamed.chunks += 1
-        self.streamed.bytes_sent += len(chunk)
+        self.streamed.sent(chunk)
 
     def close(self) -> None:
         """End the response: the caller has all of it once this returns."""
