@@ -80,11 +80,11 @@ def main() -> NoReturn:
         _fail_before_config(exc)
     # awslambdaric removes the telemetry fd variable so child processes do not write frames to it (platform §5.6).
     os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
+    # Lambda Managed Instances: worker processes write to stdout (to the log socket); no framed telemetry fd.
+    telemetry_fd = config.telemetry_fd if config.max_concurrency is None else None
+    logs.setup(config.log_format, config.log_level, telemetry_fd, config.runtime_log_level)
     if config.max_concurrency is not None:
-        # Lambda Managed Instances: worker processes write to stdout (to the log socket); no framed telemetry fd.
-        logs.setup(config.log_format, config.log_level, None, config.runtime_log_level)
         _serve_in_workers(config)
-    logs.setup(config.log_format, config.log_level, config.telemetry_fd, config.runtime_log_level)
     _serve(config, RuntimeApi(config.runtime_api, _signal_wakeup_fd()))
 
 
