@@ -138,7 +138,9 @@ class Rie:
             if self._listening():
                 break
             if "address already in use" not in self.process.output():
-                raise AssertionError(f"RIE did not listen:\n{self.process.output()}")
+                output = self.process.output()
+                self.process.stop()  # its log file too: a failure here leaks nothing into later tests
+                raise AssertionError(f"RIE did not listen:\n{output}")
             self.process.stop()
         else:
             raise AssertionError("RIE found no free port in three attempts")

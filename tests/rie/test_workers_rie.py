@@ -59,14 +59,16 @@ def lmi_rie(handler: str) -> Iterator[tuple[Rie, Path]]:
     # Where uid 993 may write: directly under /tmp (pytest's tmp_path is under a folder only root may enter).
     shared = Path(tempfile.mkdtemp(prefix="lmi-"))
     shared.chmod(0o777)
+    # What uid 993 runs, copied where it may read it: the checkout may be under a folder only root may enter.
+    code = _readable_copy(shared / "code")
     TASK.mkdir()
     try:
         bootstrap = TASK / "bootstrap"
-        bootstrap.write_text(f'#!/bin/sh\nRUNTIME_PYTHON={SYSTEM_PYTHON} exec {BOOTSTRAP} "$@"\n')
+        bootstrap.write_text(f'#!/bin/sh\nRUNTIME_PYTHON={SYSTEM_PYTHON} exec {code / BOOTSTRAP.name} "$@"\n')
         bootstrap.chmod(0o755)
         env = without_coverage(base_env({"AWS_LAMBDA_MAX_CONCURRENCY": str(WORKERS), "_HANDLER": handler}))
         env["LMI_DIR"] = str(shared)
-        env["PYTHONPATH"] = os.pathsep.join([str(FUNCTIONS), str(ROOT)])
+        env["PYTHONPATH"] = os.pathsep.join([str(code / "functions"), str(code)])
         emulator = Rie([], env)
         try:
             yield emulator, shared
@@ -75,6 +77,17 @@ def lmi_rie(handler: str) -> Iterator[tuple[Rie, Path]]:
     finally:
         shutil.rmtree(TASK)
         shutil.rmtree(shared)
+
+
+def _readable_copy(folder: Path) -> Path:
+    """`bootstrap`, `runtime/` and `tests/functions/` copied into `folder`, readable by every user."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "runtime", folder / "runtime", ignore=ignore)
+    shutil.copytree(FUNCTIONS, folder / "functions", ignore=ignore)
+    shutil.copy2(BOOTSTRAP, folder / BOOTSTRAP.name)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() or path.name == BOOTSTRAP.name else 0o644)
+    return folder
 
 
 @pytest.fixture
