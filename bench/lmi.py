@@ -4,7 +4,7 @@
 RIE's LMI mode runs only /var/task/bootstrap (or /var/runtime, /opt) as uid 993, so this needs root; it writes
 /var/task/bootstrap and removes /var/task afterwards (and is skipped, with a note, when /var/task exists or root is
 missing). Both runtimes run on the system Python (uid 993 cannot run the one under a private home), the code from
-this repository and the test environment's site-packages (awslambdaric) on PYTHONPATH.
+copies of this repository's code and of the test environment's awslambdaric on PYTHONPATH.
 
 Measured, per runtime: throughput with 4 client threads back to back (a fixed number of invocations), peak RSS
 summed over the runtime's whole process group (VmHWM of the parent and every worker), and the time to response of
@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sysconfig
 import tempfile
 import time
@@ -51,16 +52,15 @@ def _system_python() -> str | None:
     return next((path for path in SYSTEM_PYTHONS if Path(path).exists()), None)
 
 
-def _command(runtime: str, python: str) -> str:
+def _command(runtime: str, python: str, code: Path) -> str:
     if runtime == "ours":
-        return f'RUNTIME_PYTHON={python} exec {ROOT / "bootstrap"} "$@"'
+        return f'RUNTIME_PYTHON={python} exec {code / "bootstrap"} "$@"'
     return f'exec {python} -m awslambdaric "$_HANDLER"'
 
 
 class _Rie:
-    def __init__(self, runtime: str, python: str, log: Path, packages: Path) -> None:
+    def __init__(self, runtime: str, python: str, log: Path, code: Path) -> None:
         import socket
-        import subprocess
 
         def free() -> int:
             with socket.socket() as sock:
@@ -69,7 +69,7 @@ class _Rie:
                 return port
 
         TASK.mkdir()
-        (TASK / "bootstrap").write_text(f"#!/bin/sh\n{_command(runtime, python)}\n")
+        (TASK / "bootstrap").write_text(f"#!/bin/sh\n{_command(runtime, python, code)}\n")
         (TASK / "bootstrap").chmod(0o755)
         self.port = free()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_", "RUNTIME_", "COVERAGE_"))}
@@ -79,7 +79,7 @@ class _Rie:
                 "_HANDLER": "bench_lmi.handler",
                 "AWS_LAMBDA_FUNCTION_TIMEOUT": "30",
                 # The function, this runtime, and awslambdaric with its dependencies from the test environment.
-                "PYTHONPATH": os.pathsep.join([str(FUNCTIONS), str(ROOT), str(packages)]),
+                "PYTHONPATH": os.pathsep.join([str(code / "functions"), str(code), str(code / "packages")]),
             }
         )
         self.log = log
@@ -147,16 +147,28 @@ class _Rie:
         shutil.rmtree(TASK, ignore_errors=True)
 
 
-def _packages(folder: Path) -> Path:
-    """Only the packages the runtimes import, linked from the test environment: its whole site-packages on
-    PYTHONPATH would make the system Python's start-up import more (certifi, ~4 MB of every process)."""
+def _readable_code(folder: Path, python: str) -> Path:
+    """What uid 993 runs, copied into `folder` and readable by every user (the checkout may be under a folder only
+    root may enter): `bootstrap`, `runtime/`, the bench's functions, and only the packages the runtimes import (the
+    whole site-packages on PYTHONPATH would make the system Python's start-up import more: certifi, ~4 MB of every
+    process)."""
+    ignore = shutil.ignore_patterns("__pycache__")
     site = Path(sysconfig.get_paths()["purelib"])
-    folder.mkdir()
+    shutil.copytree(ROOT / "runtime", folder / "runtime", ignore=ignore)
+    shutil.copytree(FUNCTIONS, folder / "functions", ignore=ignore)
+    shutil.copy2(ROOT / "bootstrap", folder / "bootstrap")
+    packages = folder / "packages"
+    packages.mkdir()
     for name in ("awslambdaric", "simplejson", "snapshot_restore_py"):
         if (site / name).exists():
-            (folder / name).symlink_to(site / name)
+            shutil.copytree(site / name, packages / name, ignore=ignore)
     for extension in site.glob("runtime_client*"):  # awslambdaric's C client, a top-level module
-        (folder / extension.name).symlink_to(extension)
+        shutil.copy2(extension, packages / extension.name)
+    # Bytecode for the interpreter that runs them, as both runtimes have it where they are installed.
+    subprocess.run([python, "-m", "compileall", "-q", str(folder)], check=True, timeout=300)
+    for path in [folder, *folder.rglob("*")]:
+        executable = path.is_dir() or path.name == "bootstrap" or path.suffix == ".so"
+        path.chmod(0o755 if executable else 0o644)
     return folder
 
 
@@ -167,9 +179,9 @@ def measure(results: Results, invocations: int, paced: int, progress: Callable[[
     assert python is not None
     log_dir = Path(tempfile.mkdtemp(prefix="bench-lmi-"))
     log_dir.chmod(0o755)
-    packages = _packages(log_dir / "packages")
+    code = _readable_code(log_dir / "code", python)
     for runtime in ("ours", "ric") * rounds:
-        emulator = _Rie(runtime, python, log_dir / f"{runtime}.log", packages)
+        emulator = _Rie(runtime, python, log_dir / f"{runtime}.log", code)
         try:
             emulator.warm_up()
             started = time.perf_counter()
