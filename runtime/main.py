@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
     from .handler import Handler
 
-# Exit codes: 1 for a failed init (as awslambdaric), 2 when the Runtime API is unusable.
+# The runtime's exit statuses, here only (the worker pool's parent exits with them too): 1 for a failed init (as
+# awslambdaric), 2 when the Runtime API is unusable. A worker does not tell its parent the API is lost by its status
+# (user code exits 2 as well: argparse, click) but on its pipe (workers.report_api_lost).
 EXIT_INIT_ERROR = 1
 EXIT_API_ERROR = 2
 
@@ -139,6 +141,10 @@ def _serve(config: Config, api: RuntimeApi, worker: int | None = None, ready_fd:
         sys.exit(0)
     except RuntimeApiError as exc:
         logs.runtime_logger().error("the Runtime API failed, exiting so Lambda starts a fresh environment: %s", exc)
+        if ready_fd is not None:
+            from .workers import report_api_lost
+
+            report_api_lost(ready_fd)
         sys.exit(EXIT_API_ERROR)
     sys.exit(0)  # serve() returns only after a given number of invocations (tests)
 

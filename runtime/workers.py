@@ -5,9 +5,11 @@ them running.
 The parent forks the workers before any thread exists (it has imported nothing of the user's), then waits. A worker
 that dies after its init is replaced, and the replacement is logged: awslambdaric leaves it dead and the environment
 serves with less capacity until it is recycled. A worker that fails its own init is not replaced (the init error is
-reported by the first one; Lambda refuses the others' with 403, which they ignore). SIGTERM, which Lambda sends to
-the whole process group, reaches every worker; the parent forwards it too (a signal to the parent alone, from a local
-emulator, must stop the workers as well) and exits once they have run their shutdown phases.
+reported by the first one; Lambda refuses the others' with 403, which they ignore). A worker the Runtime API failed
+says so on its pipe to the parent, never by its exit status (the function's own `sys.exit(2)` only replaces its
+worker), and the whole environment exits: Lambda starts a fresh one. SIGTERM, which Lambda sends to the whole
+process group, reaches every worker; the parent forwards it too (a signal to the parent alone, from a local emulator,
+must stop the workers as well) and exits once they have run their shutdown phases.
 
 Each worker connects its stdout and stderr to `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET` when Lambda gives one (two
 connections per worker, as awslambdaric), retries `/next` (5 attempts, 0.1 s doubling) and runs without the internal
@@ -24,6 +26,7 @@ import time
 
 from . import logs
 from .api import RejectedRequest, RuntimeApi, RuntimeApiError
+from .main import EXIT_API_ERROR, EXIT_INIT_ERROR
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
@@ -34,11 +37,13 @@ if TYPE_CHECKING:
     from .invocation import Request
 
 _NEXT_ATTEMPTS = 5
-#: a worker's exit status when the Runtime API failed it (main.EXIT_API_ERROR)
-_EXIT_API_ERROR = 2
 _NEXT_FIRST_DELAY_S = 0.1
 #: A worker that dies sooner than this after it started is replaced only after this long (no tight restart loop).
 _MIN_LIFETIME_S = 1.0
+# What a worker writes on its pipe to the parent. Its exit status cannot say "the Runtime API is lost": user code
+# chooses exit statuses (argparse and click exit 2 on a usage error), and a user's exit only replaces its worker.
+_READY = b"r"
+_API_LOST = b"a"
 
 
 class WorkerApi(RuntimeApi):
@@ -80,7 +85,8 @@ class Pool:
 
     def __init__(self, config: Config, start: Callable[[int, int], NoReturn]) -> None:
         self.config = config
-        #: runs a worker in the forked child: (index, fd to write b"r" to once its init is done); never returns
+        #: runs a worker in the forked child: (index, its pipe to the parent: `report_ready`, `report_api_lost`);
+        #: never returns
         self.start = start
         self.workers: dict[int, _Worker] = {}
         self.stopping = False
@@ -113,12 +119,13 @@ class Pool:
             if worker is not None:
                 self._exited(pid, status, worker)
         if self.api_failed:
-            sys.exit(_EXIT_API_ERROR)
+            sys.exit(EXIT_API_ERROR)
         # Exit 1 if no worker ever finished its init (each reported it); otherwise the environment was served.
-        sys.exit(0 if self.served or self.stopping else 1)
+        sys.exit(0 if self.served or self.stopping else EXIT_INIT_ERROR)
 
     def _exited(self, pid: int, status: int, worker: _Worker) -> None:
-        ready = _was_ready(worker.ready_fd)
+        said = _read_all(worker.ready_fd)
+        ready = said.startswith(_READY)
         self.served = self.served or ready
         if self.stopping:
             return
@@ -126,7 +133,7 @@ class Pool:
         if not ready:
             logs.runtime_logger().error("worker %d (pid %d) failed its init (%s): not replaced", worker.index, pid, how)
             return
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _EXIT_API_ERROR:
+        if _API_LOST in said:
             # The Runtime API failed that worker: it fails them all. The environment exits, Lambda starts a new one
             # (a replacement would only fail again, every second).
             logs.runtime_logger().error(
@@ -183,19 +190,32 @@ def _end_with_parent(parent: int) -> None:
 
 
 def report_ready(ready_fd: int) -> None:
-    """In a worker, once its init is done: the parent replaces it if it dies from now on."""
-    os.write(ready_fd, b"r")
-    os.close(ready_fd)
+    """In a worker, once its init is done: the parent replaces it if it dies from now on. The pipe stays open for
+    `report_api_lost()` (it is not inherited by programs the function runs: os.pipe() fds are close-on-exec)."""
+    os.write(ready_fd, _READY)
 
 
-def _was_ready(ready_fd: int) -> bool:
+def report_api_lost(ready_fd: int) -> None:
+    """In a worker, just before it exits because the Runtime API failed it: the parent then ends the environment
+    instead of replacing the worker (a replacement would only fail again, every second)."""
     try:
-        os.set_blocking(ready_fd, False)
-        return os.read(ready_fd, 1) == b"r"
-    except BlockingIOError:
-        return False
+        os.write(ready_fd, _API_LOST)
+    except OSError:  # the function closed the fd: the parent sees an ordinary exit and replaces the worker
+        pass
+
+
+def _read_all(read_fd: int) -> bytes:
+    """What a worker that has exited wrote on its pipe (a few bytes at most)."""
+    said = b""
+    try:
+        os.set_blocking(read_fd, False)
+        while chunk := os.read(read_fd, 64):
+            said += chunk
+    except BlockingIOError:  # a child the worker forked still holds the write end: what was written is read
+        pass
     finally:
-        os.close(ready_fd)
+        os.close(read_fd)
+    return said
 
 
 def _describe(status: int) -> str:

@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def pool(api: LambdaApiServer) -> Iterator[Process]:
     process.stop()
 
 
-def submit(api: LambdaApiServer, event: dict[str, int]) -> str:
+def submit(api: LambdaApiServer, event: dict[str, Any]) -> str:
     return api.submit(json.dumps(event).encode())
 
 
@@ -211,5 +212,32 @@ def test_when_the_runtime_api_goes_away_the_environment_exits_instead_of_restart
         output = process.output()
         assert "lost the Runtime API: the environment exits" in output
         assert "starting a replacement" not in output
+    finally:
+        process.stop()
+
+
+def test_a_handlers_sys_exit_2_replaces_only_its_worker(api: LambdaApiServer, tmp_path: Path) -> None:
+    """argparse and click exit 2 on a usage error: that exit, like any other of the function's, replaces its worker
+    (the runtime says the Runtime API is lost on the worker's pipe, not by the status). The other worker's invocation
+    in flight is not cut, and the environment goes on serving with both workers."""
+    process = start_runtime(api.address, "worker_exit.handler", {"AWS_LAMBDA_MAX_CONCURRENCY": "2"})
+    try:
+        api.wait_for(lambda: api.idle_workers() == 2)  # both workers done with their init
+        release = tmp_path / "release"
+        held = submit(api, {"hold": str(release)})
+        api.wait_for(lambda: bool(api.marks(f"holding-{held}")))
+        exited = api.result(submit(api, {"exit": 2}))
+        assert exited.kind == "error" and exited.json()["errorType"] == "SystemExit"
+        process.wait_output("exited with status 2: starting a replacement")
+        release.touch()
+        assert api.result(held).json()["held"] is True  # the other worker's invocation went on
+        api.wait_for(lambda: api.idle_workers() == 2)  # the replacement did its init and waits for work
+        release.unlink()
+        both = [submit(api, {"hold": str(release)}) for _ in range(2)]
+        api.wait_for(lambda: all(api.marks(f"holding-{request_id}") for request_id in both))  # in two workers at once
+        release.touch()
+        assert all(api.result(request_id).kind == "response" for request_id in both)
+        assert process.popen.poll() is None
+        assert "lost the Runtime API" not in process.output()
     finally:
         process.stop()

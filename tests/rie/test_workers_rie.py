@@ -238,3 +238,35 @@ def test_sigterm_to_the_process_group_runs_every_workers_shutdown_hooks(lmi: tup
     # No internal extension registers in this mode: nothing was refused (RIE answers 403 to an internal extension
     # that subscribes to events, and to a second one of the same name).
     assert "403" not in output and "Internal agent" not in output
+
+
+def test_a_handlers_sys_exit_2_replaces_only_its_worker() -> None:
+    """argparse and click exit 2 on a usage error: under RIE's LMI mode too, that exit replaces only its worker. The
+    runtime (the parent RIE started) stays up, another worker's invocation in flight is not cut, and full capacity
+    comes back."""
+    with lmi_rie("worker_exit.handler") as (emulator, shared), ThreadPoolExecutor(max_workers=1) as background:
+        warm_up(emulator)
+        release = shared / "release"
+        held = background.submit(invoke, emulator, {"hold": str(release)})
+        deadline = time.monotonic() + 10
+        while not list(shared.glob("holding-*")) and time.monotonic() < deadline:  # bounded: the function's mark
+            time.sleep(0.02)
+        assert list(shared.glob("holding-*")), emulator.process.output()
+        status, body, _ = invoke(emulator, {"exit": 2})
+        assert body["errorType"] == "SystemExit", (status, body)
+        emulator.process.wait_output("exited with status 2: starting a replacement")
+        release.touch()
+        status, body, _ = held.result(timeout=30)
+        assert (status, body["held"]) == (200, True), emulator.process.output()
+        # Until the replacement has waited out the 1 s minimum lifetime and done its init, a request may find no
+        # free worker. Bounded: full capacity must be back within 10 s.
+        deadline = time.monotonic() + 10
+        while True:
+            results = concurrently(emulator, [{"sleep_ms": 300}] * WORKERS)
+            if all(status == 200 and "pid" in result for status, result, _ in results) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        output = emulator.process.output()
+        assert all(status == 200 and "pid" in result for status, result, _ in results), (results, output)
+        assert len({result["pid"] for _, result, _ in results}) == WORKERS
+        assert "lost the Runtime API" not in output and "Runtime exited" not in output, output
