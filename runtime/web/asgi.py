@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 _ASGI = {"version": "3.0", "spec_version": "2.0"}
+#: seconds the app's lifespan startup may take at an on-demand init (Lambda's limit is 10 s), and at one with a longer
+#: limit (provisioned concurrency, SnapStart, Managed Instances); see `_startup_limit_s`
+STARTUP_LIMIT_S = 9.0
+LONG_STARTUP_LIMIT_S = 120.0
 
 
 class LifespanError(RuntimeError):
@@ -234,9 +238,17 @@ class _Lifespan:
         self.answer: Message | None = None
 
     def start(self) -> None:
-        """Run the startup (at init); LifespanError if it failed; register the shutdown if it succeeded."""
+        """Run the startup (at init); LifespanError if it failed or did not answer in time; register the shutdown if
+        it succeeded."""
         task = aio.start_resident(self._run())
-        aio.result_of(self._await_answer(task))
+        limit_s = _startup_limit_s()
+        if not aio.result_of(self._await_answer(task, limit_s)):
+            task.cancel()
+            aio.result_of(_ended(task, 0.1))
+            raise LifespanError(
+                f"the app's lifespan startup did not answer within {limit_s:.0f} s and was cancelled: it waits for "
+                "something that does not come (a database, a network call without a timeout?)"
+            )
         answer = self.answer
         if answer is None and self.received == 0:  # it failed or ended without asking for the startup event
             error = _error(task)
@@ -253,19 +265,41 @@ class _Lifespan:
 
     def _shutdown_hook(self, task: asyncio.Task[None]) -> Callable[[], Awaitable[None]]:
         async def shutdown() -> None:
+            import time
+
+            # Half of the shutdown budget at most, so that the @on_shutdown hooks after this one still get time: a
+            # shutdown that hangs (a pool's close() waiting on a dead connection) used all of it, and they were
+            # skipped.
+            limit_s = _shutdown_budget_ms() / 2000
+            ends_at = time.monotonic() + limit_s
             self.shutdown_requested.set()
-            await self._await_answer(task)
+            answered = await self._await_answer(task, limit_s)
             answer = self.answer
-            if answer is None or answer["type"] != "lifespan.shutdown.complete":
-                await _ended(task)
-                _raise_failure("shutdown", answer, task)
+            if answered and answer is not None and answer["type"] == "lifespan.shutdown.complete":
+                return
+            if not answered:
+                task.cancel()
+            # Starlette answers "failed", then raises: its exception is the better report.
+            await _ended(task, max(ends_at - time.monotonic(), 0.0))
+            if not answered:
+                raise LifespanError(
+                    f"the app's lifespan shutdown did not answer within {limit_s * 1000:.0f} ms (half of "
+                    "RUNTIME_SHUTDOWN_BUDGET_MS) and was cancelled, so that the shutdown hooks after it still run"
+                ) from _error(task)
+            _raise_failure("shutdown", answer, task)
 
         return shutdown
 
-    async def _await_answer(self, task: asyncio.Task[None]) -> None:
-        """Until the app answers, or its lifespan task ends (failed, or returned)."""
+    async def _await_answer(self, task: asyncio.Task[None], limit_s: float) -> bool:
+        """Until the app answers, or its lifespan task ends (failed, or returned): True; False after `limit_s`."""
+        import asyncio
+
         task.add_done_callback(lambda _: self.answered.set())
-        await self.answered.wait()
+        try:
+            await asyncio.wait_for(self.answered.wait(), limit_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def _run(self) -> None:
         scope = {"type": "lifespan", "asgi": _ASGI, "state": self.state}
@@ -283,11 +317,37 @@ class _Lifespan:
         self.answered.set()
 
 
-async def _ended(task: asyncio.Task[None]) -> None:
-    """Until `task` ends, for at most a second."""
+async def _ended(task: asyncio.Task[None], limit_s: float = 1.0) -> None:
+    """Until `task` ends, for at most `limit_s`."""
     import asyncio
 
-    await asyncio.wait((task,), timeout=1.0)
+    await asyncio.wait((task,), timeout=limit_s)
+
+
+def _startup_limit_s() -> float:
+    """How long the lifespan startup may take. Lambda's init phase is limited to 10 s on demand, and a startup past
+    it is retried in the first invocation, with no message saying why; this limit, under Lambda's, makes a startup
+    that hangs a clear init error. With provisioned concurrency, SnapStart and Managed Instances, init may take
+    max(130 s, the function timeout), so a slow startup (a model to load) gets 120 s there. (platform §4.1; AWS
+    "Understanding the Lambda execution environment lifecycle", Init phase, and "Lambda Managed Instances execution
+    environment".)"""
+    import os
+
+    on_demand = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand") == "on-demand"
+    return STARTUP_LIMIT_S if on_demand else LONG_STARTUP_LIMIT_S
+
+
+def _shutdown_budget_ms() -> int:
+    """RUNTIME_SHUTDOWN_BUDGET_MS as the runtime read it at start-up (its default when unset)."""
+    import os
+
+    from ..config import SETTINGS, ConfigError
+
+    setting = next(s for s in SETTINGS if s.env == "RUNTIME_SHUTDOWN_BUDGET_MS")
+    try:
+        return int(setting.read(os.environ))
+    except ConfigError:  # refused at start-up already; not reached
+        return int(setting.default)
 
 
 def _error(task: asyncio.Task[None]) -> BaseException | None:
