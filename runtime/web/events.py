@@ -128,7 +128,9 @@ def parse_event(event: Any, base_path: str = "") -> HttpRequest:
 def _rest(event: dict[str, Any], context: dict[str, Any], base_path: str) -> HttpRequest:
     headers = _lower(event.get("headers"))
     for name, values in (event.get("multiValueHeaders") or {}).items():
-        headers[name.lower()] = _join(name, values)
+        texts = _texts(name, values)
+        if texts:
+            headers[name.lower()] = _join(name, texts)
     query = event.get("multiValueQueryStringParameters") or event.get("queryStringParameters") or {}
     path, root_path = _split_base_path(unquote(event.get("path") or "/"), base_path)
     identity = context.get("identity") or {}
@@ -147,8 +149,9 @@ def _rest(event: dict[str, Any], context: dict[str, Any], base_path: str) -> Htt
 def _v2(event: dict[str, Any], context: dict[str, Any], base_path: str) -> HttpRequest:
     http = context["http"]
     headers = _lower(event.get("headers"))
-    if event.get("cookies"):  # 2.0 moves the Cookie header into a list of its own
-        headers["cookie"] = "; ".join(event["cookies"])
+    cookies = _texts("cookies", event.get("cookies"))
+    if cookies:  # 2.0 moves the Cookie header into a list of its own
+        headers["cookie"] = "; ".join(cookies)
     path, root_path = _split_base_path(http.get("path") or "/", base_path)
     return HttpRequest(
         "v2",
@@ -165,7 +168,8 @@ def _v2(event: dict[str, Any], context: dict[str, Any], base_path: str) -> HttpR
 def _alb(event: dict[str, Any], base_path: str) -> HttpRequest:
     multi_value = "multiValueHeaders" in event
     if multi_value:
-        headers = [(name.lower(), v) for name, values in (event["multiValueHeaders"] or {}).items() for v in values]
+        multi = event["multiValueHeaders"] or {}
+        headers = [(name.lower(), v) for name, values in multi.items() for v in _texts(name, values)]
         query = event.get("multiValueQueryStringParameters") or {}
     else:
         headers = list(_lower(event.get("headers")).items())
@@ -282,8 +286,32 @@ def _body(event: dict[str, Any]) -> bytes:
     return body.encode() if isinstance(body, str) else bytes(body)
 
 
-def _lower(headers: Mapping[str, str] | None) -> dict[str, str]:
-    return {name.lower(): value for name, value in (headers or {}).items()}
+def _lower(headers: Mapping[str, Any] | None) -> dict[str, str]:
+    pairs = ((name.lower(), _text(name, value)) for name, value in (headers or {}).items())
+    return {name: value for name, value in pairs if value is not None}
+
+
+def _text(name: str, value: Any) -> str | None:
+    """A header value as the app gets it. The services send strings; a hand-written event (a console test event, a
+    unit test, `sam local`) may hold a number or a boolean, which is sent as its JSON text, as API Gateway would send
+    it, or null, which is a header that is not there. Anything else is a malformed event (`UnsupportedEvent`), never
+    an `AttributeError` from inside the app's server. (Mangum 0.22 and apig-wsgi 2.20 raise AttributeError or
+    TypeError for all of them; docs/web.md.)"""
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, (bool, int, float)):
+        import json
+
+        return json.dumps(value)
+    raise UnsupportedEvent(f"malformed HTTP event: header {name!r} has a value of type {type(value).__name__}")
+
+
+def _texts(name: str, values: Any) -> list[str]:
+    """A multi-value header's values (or 2.0's `cookies`): a single value where a list belongs counts as one, and
+    null values are left out (see `_text`)."""
+    if not isinstance(values, list):
+        values = [values]
+    return [text for text in (_text(name, value) for value in values) if text is not None]
 
 
 def _join(name: str, values: list[str]) -> str:
