@@ -234,14 +234,22 @@ class Emulator:
         the invocation has ended (or was reset), with its timeline."""
         if self.concurrency is not None:
             return self._invoke_concurrently(event, headers, on_result)
-        with self._lock:
+        received_at = time.monotonic()
+        # One invocation at a time, as in one Lambda environment: a request that arrives while another invocation
+        # (its after-response phase too) runs waits here, and its timeline shows that wait as queued.
+        queued = not self._lock.acquire(blocking=False)
+        if queued:
+            self._lock.acquire()
+        try:
             cold = self._start_if_needed()
             request_id = self.server.submit(event, dict(headers or {}), self.timeout_s)
             result = self._await_result(request_id, on_chunk)
             if on_result is not None:
                 on_result(result)
             self._await_end(request_id, result)
-            return result, self._timeline(request_id, result, cold)
+            return result, self._timeline(request_id, result, cold, received_at if queued else None)
+        finally:
+            self._lock.release()
 
     def _invoke_concurrently(
         self, event: bytes, headers: Mapping[str, str] | None, on_result: ResultCallback | None
@@ -354,15 +362,18 @@ class Emulator:
         # Not "error": nothing was posted, so the timeline shows no response and no after-response phase.
         return Result("exit_error", json.dumps(body).encode(), {}, time.monotonic())
 
-    def _timeline(self, request_id: str, result: Result, cold: bool) -> Timeline:
+    def _timeline(self, request_id: str, result: Result, cold: bool, received_at: float | None = None) -> Timeline:
+        """The invocation's steps, from the moment it was received: `received_at` when it waited for another
+        invocation to end, else its submission."""
         timing = self.server.timing(request_id)
-        start = timing.submitted_at
+        start = received_at if received_at is not None else timing.submitted_at
 
         def since(at: float) -> float | None:
             return (at - start) * 1000 if at else None
 
         timeline = Timeline(
             request_id,
+            queued_ms=since(timing.submitted_at) if received_at is not None else None,
             cold_start=cold,
             init_done_ms=since(timing.dispatched_at) if cold else None,
             delivered_ms=since(timing.dispatched_at),

@@ -24,6 +24,8 @@ class Timeline:
     """Milliseconds from the moment the invocation was received; None for a step that did not happen."""
 
     request_id: str
+    #: how long it waited for the previous invocation (its after-response phase too) to end; None: it did not wait
+    queued_ms: float | None = None
     cold_start: bool = False
     init_done_ms: float | None = None
     delivered_ms: float | None = None
@@ -44,6 +46,8 @@ class Timeline:
     def render(self) -> str:
         """The aligned text form, one step a line."""
         rows: list[tuple[float | None, str]] = [(0.0, "invoke received")]
+        if self.queued_ms is not None:
+            rows.append((self.queued_ms, "previous invocation ended: this one starts (it was queued)"))
         if self.cold_start:
             rows.append((self.init_done_ms, "init done (cold start)"))
         rows.append((self.delivered_ms, "event delivered: /next returned"))
@@ -70,7 +74,17 @@ class Timeline:
 
     def summary(self) -> str:
         """One line, for `serve`."""
-        caller = f"caller waited {self.response_ms:.1f} ms" if self.response_ms is not None else self.outcome
+        if self.response_ms is None:
+            caller = self.outcome
+        elif self.queued_ms is not None:
+            # The wait the caller saw, and how much of it was the previous invocation's (its phase, mostly): the
+            # part after dispatch alone would hide it.
+            caller = (
+                f"caller waited {self.response_ms:.1f} ms: queued {self.queued_ms:.1f} ms behind the previous "
+                f"invocation, then {self.response_ms - self.queued_ms:.1f} ms"
+            )
+        else:
+            caller = f"caller waited {self.response_ms:.1f} ms"
         phase = f"after-response {self.phase_ms:.1f} ms" if self.phase_ms is not None else "no after-response phase"
         hooks = ", ".join(f"{h.name} {h.duration_ms:.1f} ms" for h in self.hooks)
         cold = " (cold start)" if self.cold_start else ""
@@ -119,8 +133,11 @@ def to_svg(timelines: list[Timeline]) -> str:
         label = html.escape(timeline.request_id[:8] + (" (cold start)" if timeline.cold_start else ""))
         out.append(f'<text x="10" y="{top + 16}">{label}</text>')
         delivered = timeline.delivered_ms or 0.0
+        queued = timeline.queued_ms or 0.0
+        if queued:
+            bar(0.0, queued, top + 4, "#e0e0e0", f"queued behind the previous invocation {queued:.1f} ms")
         if timeline.cold_start and delivered:
-            bar(0.0, delivered, top + 4, "#b0b0b0", f"init {delivered:.1f} ms")
+            bar(queued, delivered, top + 4, "#b0b0b0", f"init {delivered - queued:.1f} ms")
         if timeline.response_ms is None:
             continue
         bar(delivered, timeline.response_ms, top + 4, "#2b7bb9", "handler")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 from emulator.environment import Emulator
 from emulator.server import Result
+from emulator.timeline import Timeline
 from tests.support import FUNCTIONS
 
 
@@ -45,6 +48,60 @@ def test_the_caller_gets_the_response_before_a_300_ms_hook_ends(emulator: Emulat
     assert timeline.next_ms - timeline.response_ms >= 300
     assert [hook.name for hook in timeline.hooks][:2] == ["phase.first", "phase.second"]
     assert "invocation ends" in timeline.render()
+
+
+class ObservedLock:
+    """The emulator's lock, which says when a caller found it held (and so waits for the invocation holding it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.contended = threading.Event()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        self.contended.set()
+        return self._lock.acquire() if blocking else False
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@pytest.mark.parametrize("emulator", [{"handler": "emulator_queue.handler"}], indirect=True)
+def test_a_request_queued_behind_the_previous_phase_shows_the_queueing(emulator: Emulator, tmp_path: Path) -> None:
+    """`serve` prints `summary()` for each request: one that arrives during the previous invocation's after-response
+    phase waits for it, and its line must say so (it said "caller waited 1.2 ms" after 350 ms in the queue)."""
+    emulator.invoke(b"{}")  # warm: the second request queues behind a phase, not behind an init
+    lock = emulator._lock = ObservedLock()  # type: ignore[assignment]
+    release = tmp_path / "release"
+    first = threading.Thread(target=emulator.invoke, args=(json.dumps({"hold_until": str(release)}).encode(),))
+    first.start()
+    emulator.server.wait_for(lambda: bool(emulator.server.marks("hold-start")))
+    second: list[tuple[Result, Timeline]] = []
+    waiting = threading.Thread(target=lambda: second.append(emulator.invoke(b"{}")))
+    waiting.start()
+    assert lock.contended.wait(10)  # the second request waits for the first invocation's phase
+    release.touch()
+    first.join(10)
+    waiting.join(10)
+    [(result, timeline)] = second
+    assert result.kind == "response"
+    [hold_end] = emulator.server.marks("hold-end")
+    assert hold_end.at < emulator.server.timing(timeline.request_id).submitted_at
+    summary = timeline.summary()
+    waited = re.search(r"caller waited ([\d.]+) ms: queued ([\d.]+) ms behind the previous invocation", summary)
+    assert waited is not None, summary
+    assert 0 < float(waited[2]) < float(waited[1])
+    assert "(it was queued)" in timeline.render()
+    # A request that finds the environment free has no queue to show.
+    _, alone = emulator.invoke(b"{}")
+    assert alone.queued_ms is None and "queued" not in alone.summary()
 
 
 @pytest.mark.parametrize("emulator", [{"handler": "slow.handler", "timeout": 1.0}], indirect=True)
