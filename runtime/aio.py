@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+# How long a cancelled item may take to unwind (its `finally` blocks) before the phase goes on without it.
+_CANCEL_GRACE_S = 1.0
+
+
 class _Loop:
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -34,13 +38,21 @@ def _loop() -> asyncio.AbstractEventLoop:
 
 
 def run(awaitable: Any, timeout_s: float) -> None:
-    """Await `awaitable` on the process's loop; TimeoutError (and cancellation) after `timeout_s`."""
+    """Await `awaitable` on the process's loop. After `timeout_s` it is cancelled and `TimeLimitExpired` raised;
+    whatever it raises itself (a `TimeoutError` from its own `wait_for` too) comes out as it is."""
     import asyncio
 
-    async def bounded() -> None:
-        await asyncio.wait_for(_as_coroutine(awaitable), timeout_s)
+    from .errors import TimeLimitExpired
 
-    _loop().run_until_complete(bounded())
+    loop = _loop()
+    task = loop.create_task(_as_coroutine(awaitable))
+    loop.run_until_complete(asyncio.wait((task,), timeout=timeout_s))
+    if not task.done():
+        task.cancel()
+        # Its `finally` blocks run now; one that ignores the cancellation is left to cancel_leftover_tasks.
+        loop.run_until_complete(asyncio.wait((task,), timeout=_CANCEL_GRACE_S))
+        raise TimeLimitExpired
+    task.result()
 
 
 def result_of(awaitable: Any) -> Any:

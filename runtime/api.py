@@ -11,6 +11,7 @@ from .invocation import Request
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Final
 
 RUNTIME_PREFIX: Final = "/2018-06-01/runtime"
@@ -72,15 +73,15 @@ class RuntimeApi:
     def close(self) -> None:
         self._http.close()
 
+    def invocations(self) -> Iterator[Request]:
+        """The invocations, one `next_invocation()` each, for as long as the environment lives."""
+        while True:
+            yield self.next_invocation()
+
     def next_invocation(self) -> Request:
         """`GET /runtime/invocation/next`: for Lambda, the runtime is done with the last invocation; block until the
         next one comes. Any signal wakes the wait (see HttpConnection.wait_for_reply), so SIGTERM is handled at once."""
-        self._http.send_request("GET", RUNTIME_PREFIX + "/invocation/next")
-        if self._wakeup_fd is not None:
-            self._http.wait_for_reply(self._wakeup_fd)
-        response = self._http.read_response()
-        if response.status != 200:
-            raise RuntimeApiError(f"/next answered {response.status}: {_text(response.body)}")
+        response = self._long_poll(RUNTIME_PREFIX + "/invocation/next")
         return parse_invocation(response.headers, response.body)
 
     def post_response(self, request_id: str, body: bytes, content_type: str, invocation_id: str | None = None) -> None:
@@ -123,12 +124,19 @@ class RuntimeApi:
     def restore_next(self) -> None:
         """`GET /runtime/restore/next` (SnapStart): Lambda takes the snapshot while this waits, and answers after the
         environment was restored from it (platform §1.6)."""
-        self._http.send_request("GET", RUNTIME_PREFIX + "/restore/next")
+        self._long_poll(RUNTIME_PREFIX + "/restore/next")
+
+    def _long_poll(self, path: str) -> Response:
+        """A GET that waits for Lambda, woken by any signal; anything but 200 means the API cannot be used."""
+        self._http.send_request("GET", path)
         if self._wakeup_fd is not None:
             self._http.wait_for_reply(self._wakeup_fd)
         response = self._http.read_response()
         if response.status != 200:
-            raise RuntimeApiError(f"/restore/next answered {response.status}: {_text(response.body)}")
+            raise RuntimeApiError(
+                f"{path.removeprefix(RUNTIME_PREFIX)} answered {response.status}: {_text(response.body)}"
+            )
+        return response
 
     def post_restore_error(self, body: bytes, error_type: str) -> None:
         """`POST /runtime/restore/error` (SnapStart): an after-restore hook failed; the runtime exits after this."""
@@ -152,10 +160,12 @@ class StreamWriter:
         self._path = path
 
     def write(self, chunk: bytes) -> None:
+        self._check_early_reply()
         self._http.send_chunk(chunk)
 
     def finish(self, error: tuple[str, bytes] | None = None) -> None:
         """End the stream; `error` (its type and its JSON error document) as Lambda's error trailers."""
+        self._check_early_reply()
         trailers = None
         if error is not None:
             import base64
@@ -166,6 +176,14 @@ class StreamWriter:
                 _ERROR_BODY_TRAILER: base64.b64encode(document).decode("ascii"),
             }
         _accepted(self._path, self._http.end_chunked(trailers))
+
+    def _check_early_reply(self) -> None:
+        """Lambda may answer before the stream ends (413: past the size limit) and stop reading: its answer is the
+        stream's end, and nothing more is written on that connection."""
+        early = self._http.answered_early()
+        if early is not None:
+            _accepted(self._path, early)
+            raise RuntimeApiError(f"{self._path} answered {early.status} before the end of the stream")
 
 
 def _accepted(path: str, response: Response) -> None:

@@ -63,6 +63,15 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _header_value(name: str, raw: str) -> str:
+    # Sent as the Lambda-Extension-Name header (platform §3.1): a CR or LF would end the header early (a second header,
+    # or a broken request), a control character is not allowed in a header value, and a non-ASCII character would
+    # reach Lambda as Latin-1 bytes, not the UTF-8 of any file name in /opt/extensions it is compared with (§3.2).
+    if not (raw.isascii() and raw.isprintable()):
+        raise ConfigError(f"{name} must be printable ASCII (it is sent in an HTTP header), not {raw!r}")
+    return raw
+
+
 def _choice(*choices: str) -> Callable[[str, str], str]:
     def parse(name: str, raw: str) -> str:
         value = raw.upper() if choices[0].isupper() else raw.lower()
@@ -81,7 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
             "time for pending work and `@on_shutdown` hooks after SIGTERM (Lambda allows 500)"),
     Setting("RUNTIME_EXTENSION", "extension", True, _flag,
             "register the internal extension (`off`: no SIGTERM at shutdown, no watchdog)"),
-    Setting("RUNTIME_EXTENSION_NAME", "extension_name", "after-response-runtime", _text,
+    Setting("RUNTIME_EXTENSION_NAME", "extension_name", "after-response-runtime", _header_value,
             "its name; must not be a file in `/opt/extensions`"),
     Setting("RUNTIME_LOG_LEVEL", "runtime_log_level", "INFO", _choice(*LEVELS),
             "level of the runtime's own logger `runtime` (summaries at INFO): `DEBUG`, `INFO`, `WARN`/`WARNING`, "

@@ -23,6 +23,11 @@ class ShutdownRequested(BaseException):
         super().__init__("SIGTERM")
 
 
+class TimeLimitExpired(Exception):
+    """The runtime's own time limit for an awaited after-response item ran out, and the item was cancelled. Only
+    this is a timeout: a `TimeoutError` the work raises itself is its failure."""
+
+
 class FaultError(Exception):
     """A failure the runtime detects itself; `error_type` is the `Runtime.*` name callers see."""
 

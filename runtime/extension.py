@@ -21,10 +21,10 @@ import time
 
 from .api import ExtensionApi
 from .logs import runtime_logger, thread_warning
-from .phase import Activity
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
+    from .current import Activity
     from .invocation import Request
 
 # How long the watchdog sleeps at most before it looks at the main thread's activity again: a new invocation is seen

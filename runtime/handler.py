@@ -1,16 +1,34 @@
-"""Load the handler named by `_HANDLER`, with awslambdaric's rules and error types (platform §5.1)."""
+"""The handler: load the one `_HANDLER` names, with awslambdaric's rules and error types (platform §5.1), and call it
+for one invocation (`HandlerCall`, the step the loop and `runtime.testing.invoke` share)."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from .errors import BuiltInModuleConflict, HandlerNotFound, ImportModuleError, MalformedHandlerName, UserCodeSyntaxError
+from .context import LambdaContext, parse_header_json
+from .current import leave_if_forked_child
+from .errors import (
+    BuiltInModuleConflict,
+    HandlerNotFound,
+    ImportModuleError,
+    MalformedHandlerName,
+    ShutdownRequested,
+    UserCodeSyntaxError,
+)
+from .invocation import Invocation
+from .marshal import marshal_result, unmarshal_event
+from .reply import Buffered, ErrorReply
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
+
+    from .context import FunctionInfo
+    from .invocation import Request
+    from .reply import Channel, Reply
+    from .streaming import ResponseStream
 
     Handler = Callable[[Any, Any], Any]
 
@@ -61,3 +79,90 @@ def refuse_shadowing_modules(task_root: str | None) -> None:
             f"Cannot use {spec.origin}: 'runtime' is the name of this Lambda runtime's own package "
             "(from runtime import after_response); rename the module"
         )
+
+
+_FROM_REQUEST: Any = object()
+
+
+class HandlerCall:
+    """The handler step of one invocation, shared by the loop and `runtime.testing.invoke`: build the context,
+    unmarshal the event, call the handler (with a writer, for a `@streaming` one), await what it returned, and make
+    the reply. What it got as far as it got stays on it, for an invocation SIGTERM cuts short."""
+
+    __slots__ = ("context", "event", "reply", "request", "result")
+
+    def __init__(self, request: Request, event: Any = _FROM_REQUEST) -> None:
+        self.request = request
+        #: the event: unmarshalled from the request's body, unless given (runtime.testing.invoke)
+        self.event: Any = event
+        self.context: LambdaContext | None = None
+        #: what the handler returned (awaited: hooks never see the coroutine itself)
+        self.result: Any = None
+        #: the reply, once there is one (a `@streaming` handler's writer from the start)
+        self.reply: Reply | None = None
+
+    def run(self, handler: Handler, function: FunctionInfo, channel: Channel) -> Reply:
+        """Call the handler; its failure is the reply (an error document, or a started stream's trailers), never
+        raised. SIGTERM's `ShutdownRequested` is."""
+        request = self.request
+        writer: ResponseStream | None = None
+        error: BaseException | None = None
+        try:
+            self.context = LambdaContext(
+                request.request_id,
+                request.deadline_ms,
+                request.invoked_function_arn,
+                parse_header_json(request.client_context, "Client Context"),
+                parse_header_json(request.cognito_identity, "Cognito Identity"),
+                request.tenant_id,
+                function,
+            )
+            if self.event is _FROM_REQUEST:
+                self.event = None
+                self.event = unmarshal_event(request.body, request.content_type)
+            if getattr(handler, "__runtime_streaming__", False):
+                from .streaming import ResponseStream
+
+                self.reply = writer = ResponseStream(channel)
+                returned = handler(self.event, writer, self.context)  # type: ignore[call-arg]
+            else:
+                returned = handler(self.event, self.context)
+            if hasattr(returned, "__await__"):  # an `async def` handler, or one that returns an awaitable
+                from . import aio
+
+                returned = aio.result_of(returned)
+            self.result = returned
+            if writer is None:
+                self.reply = _reply_for(returned)  # a stream makes its first chunk here: its error is the handler's
+        except ShutdownRequested:
+            leave_if_forked_child()
+            raise
+        except BaseException as exc:
+            error = exc
+            if writer is not None and writer.started:
+                writer.error = exc  # after its first byte: the stream ends with the error trailers
+            else:
+                self.reply = ErrorReply(exc)
+        # A child process the handler forked comes back here too: it leaves, the parent answers.
+        leave_if_forked_child(error)
+        assert self.reply is not None
+        return self.reply
+
+    def invocation(self, delivered: bool) -> Invocation:
+        """The invocation as hooks receive it, once its reply went out (or SIGTERM cut it short)."""
+        reply = self.reply
+        error = reply.error if reply is not None else ShutdownRequested()
+        streamed = reply.streamed if reply is not None else None
+        return Invocation(self.request, self.event, self.context, self.result, error, delivered, streamed)
+
+
+def _reply_for(result: Any) -> Reply:
+    if result is None or isinstance(result, (dict, str, bytes, list, int, float, bool)):
+        body, content_type = marshal_result(result)  # the common results, decided without importing streaming
+        return Buffered(body, content_type)
+    from .streaming import ReturnedStream, is_stream
+
+    if is_stream(result):
+        return ReturnedStream(result)
+    body, content_type = marshal_result(result)
+    return Buffered(body, content_type)

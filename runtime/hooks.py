@@ -7,10 +7,10 @@ is logged and the next one runs; what does not fit before the deadline is skippe
 
 from __future__ import annotations
 
-import _thread
 import sys
 
 from ._typing import overload
+from .current import NOT_OPEN, DeferError, open_invocation
 from .invocation import Invocation
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
@@ -21,14 +21,9 @@ if TYPE_CHECKING:
     When = Literal["always", "success", "error"]
     F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["DeferError", "DeferScope", "Invocation", "Registry", "Task", "after_response", "defer", "on_shutdown"]
+__all__ = ["DeferError", "Invocation", "Registry", "Task", "after_response", "defer", "on_shutdown"]
 
 _WHEN = ("always", "success", "error")
-
-
-class DeferError(RuntimeError):
-    """`defer()` was called where it cannot work: outside an invocation, from a thread of an invocation that is over,
-    or past the per-invocation limit."""
 
 
 class Task:
@@ -147,120 +142,27 @@ def on_shutdown(fn: Any = None, /, *, name: str | None = None) -> Any:
     return register(fn) if fn is not None else register
 
 
-_OUTSIDE = "defer() called outside an invocation: call it from a handler or an after-response hook"
-
-# The attribute `defer()` reads on a thread object: the invocation (or "init") during which the thread was started.
-_THREAD_OWNER = "_runtime_started_during"
-
-
-class DeferScope:
-    """Where `defer()` puts work: the open invocation, from its start to the end of its after-response phase.
-
-    Each phase runner owns one; `defer()` uses the one whose runner began the current invocation. A plain object,
-    not a ContextVar, so that threads the handler starts can defer work too; a thread started during an earlier
-    invocation cannot (its invocation is over), so work never runs in another invocation's phase. The lock makes
-    "accept the task" and "close the scope once nothing is left" one step each: a thread's `defer()` is either run
-    in this phase or refused, never accepted and then dropped.
-    """
-
-    __slots__ = ("count", "limit", "lock", "main_thread", "request_id", "work")
-
-    def __init__(self, limit: int) -> None:
-        self.lock = _thread.allocate_lock()
-        #: the open invocation's request id; None between invocations
-        self.request_id: str | None = None
-        self.work: list[Task] = []
-        self.count = 0
-        self.limit = limit
-        #: the loop's thread: its calls belong to the open invocation whatever threads exist
-        self.main_thread = _thread.get_ident()
-
-    def open(self, request_id: str) -> None:
-        # No lock: the scope is closed, and only threads started before now could race, which defer() refuses.
-        self.work = []
-        self.count = 0
-        self.request_id = request_id
-        _active.scope = self
-
-    def take(self) -> list[Task]:
-        """The work deferred since the last call, in order."""
-        if not self.work:  # read without the lock: what a thread adds now is taken by the next call
-            return []
-        with self.lock:
-            work, self.work = self.work, []
-        return work
-
-    def close_if_done(self) -> bool:
-        """Close the scope if nothing deferred is waiting; a late `defer()` from a thread is then refused."""
-        with self.lock:
-            if self.work:
-                return False
-            self.request_id = None
-            return True
-
-    def close(self) -> None:
-        if self.request_id is not None:
-            with self.lock:
-                self.request_id = None
-                self.work = []
-
-    def reopen(self, label: str) -> None:
-        """Open a closed scope again (the shutdown phase: work deferred during it runs too, while the budget lasts)."""
-        with self.lock:
-            if self.request_id is None:
-                self.work = []
-                self.request_id = label
-
-    def add(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        owner = _thread_owner(self.main_thread)
-        with self.lock:
-            request_id = self.request_id
-            if request_id is None:
-                problem = _OUTSIDE
-            elif owner is not None and owner != request_id:
-                problem = (
-                    f"defer() called from a thread started during {_describe_owner(owner)}, which is over: "
-                    f"{_name_of(fn)} would run in another invocation's phase; defer it from that invocation"
-                )
-            elif self.count >= self.limit:
-                problem = (
-                    f"defer() called more than {self.limit} times in one invocation (RUNTIME_MAX_DEFERRED); "
-                    f"{_name_of(fn)} was not scheduled"
-                )
-            else:
-                self.count += 1
-                self.work.append(Task(fn, args, kwargs))
-                return
-        _close_if_coroutine(fn)
-        raise DeferError(problem)
-
-
-class _Active:
-    """The scope of the runner that began the current invocation (one runner per process, but tests make more)."""
-
-    scope: DeferScope | None = None
-
-
-_active = _Active()
-
-
 def defer(fn: Any, /, *args: Any, **kwargs: Any) -> None:
     """Run `fn(*args, **kwargs)` after this invocation's response has been sent.
 
     `fn` may be a plain function, an `async def` function, or a coroutine object. Work deferred from an
-    after-response hook or deferred task runs right after it. Raises `DeferError` outside an invocation, from a
-    thread started during an invocation that is over, and past `RUNTIME_MAX_DEFERRED` tasks in one invocation.
+    after-response hook or deferred task runs right after it. Any thread may call it while the invocation is open
+    (its handler or its after-response phase running): the work joins that invocation's phase. Raises `DeferError`
+    while no invocation is open, and past `RUNTIME_MAX_DEFERRED` tasks in one invocation.
     """
     if not callable(fn) and not hasattr(fn, "__await__"):
         raise TypeError(f"defer() needs a callable or a coroutine, not {type(fn).__name__}")
-    scope = _active.scope
-    if (scope is None or scope.request_id is None) and served_elsewhere():
+    lifetime = open_invocation()
+    if (lifetime is None or lifetime.deferred.label is None) and served_elsewhere():
         _run_now(fn, args, kwargs)
         return
-    if scope is None:
+    try:
+        if lifetime is None:
+            raise DeferError(NOT_OPEN)
+        lifetime.deferred.add(Task(fn, args, kwargs))
+    except DeferError:
         _close_if_coroutine(fn)
-        raise DeferError(_OUTSIDE)
-    scope.add(fn, args, kwargs)
+        raise
 
 
 def served_elsewhere() -> bool:
@@ -310,31 +212,6 @@ def _run_now(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     except Exception as exc:
         _close_if_coroutine(result)
         logging.getLogger("runtime").error("deferred %s failed: %r", _name_of(fn), exc, exc_info=exc)
-
-
-def _thread_owner(main_thread: int) -> str | None:
-    """The invocation during which the calling thread was started, if it is not the loop's thread."""
-    if _thread.get_ident() == main_thread:
-        return None
-    threading = sys.modules.get("threading")  # no `threading`, no thread that could have been tagged
-    if threading is None:
-        return None
-    owner: str | None = getattr(threading.current_thread(), _THREAD_OWNER, None)
-    return owner
-
-
-def _describe_owner(owner: str) -> str:
-    return "init" if owner == "init" else f"invocation {owner}"
-
-
-def tag_threads(owner: str) -> None:
-    """Mark every running thread not marked yet as started during `owner` (an invocation that ends now, or init)."""
-    threading = sys.modules.get("threading")
-    if threading is None or threading.active_count() < 2:
-        return
-    for thread in threading.enumerate():
-        if not hasattr(thread, _THREAD_OWNER):
-            setattr(thread, _THREAD_OWNER, owner)
 
 
 def _name_of(fn: Any) -> str:

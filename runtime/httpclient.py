@@ -162,6 +162,21 @@ class HttpConnection:
         if data:
             self._send_or_fail(b"%x\r\n" % len(data), data + b"\r\n")
 
+    def answered_early(self) -> Response | None:
+        """The server's reply to a request whose body is still being sent, if one came (a 413 before the end of a
+        stream); the connection is closed after it, being out of step. RuntimeApiError if the server closed or
+        reset the connection instead. One poll(0) per call."""
+        if self._idle is None or not (self._buffer or self._idle.poll(0)):
+            return None
+        try:
+            response = self._read_response()
+        except _ConnectionDropped:
+            self.close()
+            method, path, _, _ = self._unanswered
+            raise RuntimeApiError(f"{method} {path}: the connection closed in the middle of the request body") from None
+        self.close()
+        return response
+
     def end_chunked(self, trailers: dict[str, str] | None = None) -> Response:
         """The last chunk and the trailers, then the reply."""
         lines = [b"0"] + [f"{name}: {value}".encode("latin-1", "replace") for name, value in (trailers or {}).items()]

@@ -1,9 +1,8 @@
 """What a log record looks like, without `logging`: awslambdaric 4.x's formats, frame types, sinks, and the request
 id records carry (docs in logs.py). Imported by `logs` (start-up) and `loghandler` (once `logging` is in use).
 
-The request id of log records comes from `current`, a plain module-level object rather than a ContextVar: threads
-the handler starts must log the invocation's id too, as they do under awslambdaric, and a new thread does not
-inherit context variables.
+The request id of log records is the open invocation's (current.py): threads the handler starts log it too, as
+under awslambdaric.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import time
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import BinaryIO, Final, TextIO
 
 TEXT_FORMAT: Final = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
@@ -63,19 +63,6 @@ RUNTIME_LOGGER: Final = "runtime"
 LEVELS: Final = {"DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "FATAL": 50, "CRITICAL": 50}
 
 
-class _Current:
-    """The invocation whose id log records carry, set by the loop for the handler and its after-response phase."""
-
-    __slots__ = ("request_id", "tenant_id")
-
-    def __init__(self) -> None:
-        self.request_id: str | None = None
-        self.tenant_id: str | None = None
-
-
-current = _Current()
-
-
 class Sink:
     """Where log text goes: stdout, or the telemetry fd with one frame per record."""
 
@@ -102,24 +89,43 @@ class StdoutSink(Sink):
 
 
 class FramedSink(Sink):
-    """`_LAMBDA_TELEMETRY_LOG_FD`: type ‖ length ‖ timestamp (µs) ‖ UTF-8 message, big-endian (platform §5.6)."""
+    """`_LAMBDA_TELEMETRY_LOG_FD`: type ‖ length ‖ timestamp (µs) ‖ UTF-8 message, big-endian (platform §5.6).
 
-    def __init__(self, fd: int) -> None:
+    An fd that cannot be written to (read-only, or its reader gone) costs no record and stops no invocation: from its
+    first failed write on, records go to stdout, which Lambda sends to CloudWatch too, and `broken` is told once.
+    """
+
+    def __init__(self, fd: int, broken: Callable[[OSError], None]) -> None:
+        # OSError here for an fd that is not open, or is a directory (the caller decides what that means).
         self._file: BinaryIO = os.fdopen(fd, "wb", 0)
+        self._broken = broken
+        self._failed = False
+        self._stdout = StdoutSink()
 
     def write(self, message: str, frame_type: bytes | None = None) -> None:
-        data = message.encode("utf-8", "replace")
-        timestamp = time.time_ns() // 1000
-        self._file.write(
-            (frame_type or DEFAULT_FRAME) + len(data).to_bytes(4, "big") + timestamp.to_bytes(8, "big") + data
-        )
+        if self._failed or not self._framed(message, frame_type):
+            self._stdout.write(message)
 
     def write_error(self, lines: list[str], frame_type: bytes) -> None:
-        self.write("\n".join(lines), frame_type)
+        if self._failed or not self._framed("\n".join(lines), frame_type):
+            self._stdout.write_error(lines, frame_type)
+
+    def _framed(self, message: str, frame_type: bytes | None) -> bool:
+        data = message.encode("utf-8", "replace")
+        timestamp = time.time_ns() // 1000
+        try:
+            self._file.write(
+                (frame_type or DEFAULT_FRAME) + len(data).to_bytes(4, "big") + timestamp.to_bytes(8, "big") + data
+            )
+        except OSError as exc:
+            self._failed = True
+            self._broken(exc)
+            return False
+        return True
 
     @property
     def frames_records(self) -> bool:
-        return True
+        return not self._failed
 
 
 def indent(line: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from .current import request_ids
 from .errors import ShutdownRequested, safe_str
 from .logformat import (
     JSON_DATE_FORMAT,
@@ -16,7 +17,6 @@ from .logformat import (
     TEXT_FORMAT,
     TEXT_FRAMES,
     Sink,
-    current,
     indent,
 )
 
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.aws_request_id = current.request_id or ""
-        record.tenant_id = current.tenant_id
+        request_id, record.tenant_id = request_ids()
+        record.aws_request_id = request_id or ""
         return True
 
 

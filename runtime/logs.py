@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
+from .current import request_ids
 from .logformat import (
     JSON_DATE_FORMAT,
     JSON_FRAMES,
@@ -23,7 +24,6 @@ from .logformat import (
     FramedSink,
     Sink,
     StdoutSink,
-    current,
     indent,
 )
 from .marshal import to_json
@@ -52,7 +52,13 @@ _settings = _Settings()
 
 def setup(log_format: str | None, log_level: str | None, telemetry_fd: int | None, runtime_level: str = "INFO") -> Sink:
     """Configure function logs once at start-up, as awslambdaric's `_setup_logging` does."""
-    _settings.sink = FramedSink(telemetry_fd) if telemetry_fd is not None else StdoutSink()
+    unusable: OSError | None = None
+    _settings.sink = StdoutSink()
+    if telemetry_fd is not None:
+        try:
+            _settings.sink = FramedSink(telemetry_fd, lambda exc: _telemetry_fd_unusable(telemetry_fd, exc))
+        except OSError as exc:  # not open, or a directory
+            unusable = exc
     _settings.json_format = (log_format or "").upper() == "JSON"
     _settings.level = {"TRACE": "DEBUG"}.get((log_level or "").upper(), (log_level or "").upper())
     # Lambda's application log level filters the runtime's records too (an ERROR setting means no INFO summary).
@@ -61,7 +67,22 @@ def setup(log_format: str | None, log_level: str | None, telemetry_fd: int | Non
         _install()
     else:
         sys.meta_path.insert(0, _WhenLoggingImported())
+    if unusable is not None and telemetry_fd is not None:
+        _telemetry_fd_unusable(telemetry_fd, unusable)
     return _settings.sink
+
+
+def _telemetry_fd_unusable(fd: int, exc: OSError) -> None:
+    """One warning, on stdout, when Lambda's telemetry fd cannot take log records (at start-up or at the first write
+    that fails): the records go to stdout instead. Not an init error: the fd is the platform's, not the function's
+    setting, no change to the function would mend it, and stdout reaches CloudWatch as well (one record may then be
+    several CloudWatch events)."""
+    if _settings.runtime_level > LEVELS["WARNING"]:
+        return
+    message = (
+        f"_LAMBDA_TELEMETRY_LOG_FD: fd {fd} cannot be written to ({exc.strerror or exc}): logs go to stdout, unframed"
+    )
+    sys.stdout.write(format_warning(message, None, time.time())[0])
 
 
 def root_enabled_for(level: int) -> bool:
@@ -162,21 +183,22 @@ def thread_warning(message: str, hook: str | None = None) -> None:
 
 def format_warning(message: str, hook: str | None, created: float) -> tuple[str, bytes | None]:
     """The runtime logger's WARNING record for `message`, as text or JSON, and its telemetry frame type."""
+    request_id, tenant_id = request_ids()
     if _settings.json_format:
         document = {
             "timestamp": time.strftime(JSON_DATE_FORMAT, time.gmtime(created)),
             "level": "WARNING",
             "message": message,
             "logger": RUNTIME_LOGGER,
-            "requestId": current.request_id or "",
+            "requestId": request_id or "",
         }
-        if current.tenant_id is not None:
-            document["tenantId"] = current.tenant_id
+        if tenant_id is not None:
+            document["tenantId"] = tenant_id
         if hook is not None:
             document["hook"] = hook
         return to_json(document).decode("utf-8") + "\n", JSON_FRAMES[30]
     stamp = f"{time.strftime(TEXT_DATE_FORMAT, time.gmtime(created))}.{int((created - int(created)) * 1000):03d}Z"
-    line = f"[WARNING]\t{stamp}\t{current.request_id or ''}\t{message}\n"
+    line = f"[WARNING]\t{stamp}\t{request_id or ''}\t{message}\n"
     return line, TEXT_FRAMES[30] if _settings.level else None
 
 

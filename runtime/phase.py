@@ -11,41 +11,27 @@ Rules (README "The after-response phase"):
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-from .errors import ShutdownRequested, safe_str
-from .hooks import DeferScope, Task, tag_threads
+from .current import leave_if_forked_child
+from .errors import ShutdownRequested, TimeLimitExpired, safe_str
 from .invocation import Invocation
 from .logs import runtime_logger
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections import deque
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
     from typing import Literal
 
-    from .hooks import Registry
-    from .invocation import Request
+    from .current import Lifetime
+    from .hooks import Registry, Task
 
     Outcome = Literal["ok", "failed", "skipped", "timed_out", "overran", "interrupted"]
 else:
     # `_collections`, not `collections`: the same deque, without the ~1 ms `collections` package at every cold start.
     from _collections import deque
-
-
-class Activity:
-    """What the main thread is doing, for the extension thread's watchdog to report."""
-
-    __slots__ = ("cancel_at_ms", "name", "request")
-
-    def __init__(self) -> None:
-        self.name: str | None = None
-        #: the open invocation's request (its id and deadline), read as one reference by the other thread
-        self.request: Request | None = None
-        #: when the runtime itself cancels the running item (a coroutine with a time limit); None for sync work
-        self.cancel_at_ms: float | None = None
 
 
 class PhaseRunner:
@@ -58,82 +44,55 @@ class PhaseRunner:
     def __init__(
         self,
         hooks: Registry,
+        lifetime: Lifetime,
         margin_ms: int,
-        max_deferred: int,
         extra: Iterable[Task] = (),
         on_report: Callable[[PhaseReport], None] | None = None,
         budget_ms: int = 0,
     ) -> None:
         self.registry = hooks
+        #: the owner of the open invocation: its request, its deferred work, the watchdog's view of what runs
+        self.lifetime = lifetime
         self.margin_ms = margin_ms
         #: the longest a phase may take (0: until the deadline minus the margin)
         self.budget_ms = budget_ms
-        self.activity = Activity()
-        self.scope = DeferScope(max_deferred)
         self._extra = list(extra)
         self._on_report = on_report
-        #: the open invocation's request, from /next until its phase ends
-        self._request: Request | None = None
-        #: the invocation as far as it got, once the handler is done (or SIGTERM cut it short)
+        #: the invocation as far as it got, once SIGTERM cut it short before its phase
         self._invocation: Invocation | None = None
-        #: its phase's queue, once the phase has started
+        #: the running phase's queue
         self._queue: deque[Task] | None = None
         #: what SIGTERM interrupted: (name, ms)
         self._interrupted: list[tuple[str, float]] = []
-        fork_state.child = False  # this process runs the loop; a child it forks never runs a phase
-
-    # The invocation ---------------------------------------------------------------------------------------------
-
-    def begin_invocation(self, request: Request) -> None:
-        """Start collecting `defer()` calls for a new invocation."""
-        self.scope.open(request.request_id)
-        self._request = request
-        self._invocation = None
-        self._queue = None
-        self.activity.name = "handler"
-        self.activity.request = request
 
     def cut_short(self, invocation: Invocation) -> None:
-        """SIGTERM came before the phase (in the handler or the POST): the shutdown phase runs its hooks with this."""
+        """SIGTERM came before the phase (in the handler or the reply): the shutdown phase runs its hooks with it."""
         self._invocation = invocation
 
     def unrun_work(self) -> list[str]:
         """The names of the open invocation's work that has not run: what is lost if the runtime must exit now."""
-        names = [task.name for task in self._queue or ()] + [task.name for task in self.scope.work]
-        if self._queue is None and self._request is not None:
+        names = [task.name for task in self._queue or ()] + [task.name for task in self.lifetime.deferred.work]
+        if self._queue is None and self.lifetime.is_open:
             names += [hook.name for hook in self.registry.hooks]
         return names
-
-    def end_invocation(self) -> None:
-        """Stop collecting `defer()` calls: the invocation and its phase are over."""
-        self.scope.close()
-        if self._request is not None:
-            tag_threads(self._request.request_id)
-        self._request = None
-        self._invocation = None
-        self._queue = None
-        self.activity.name = None
-        self.activity.request = None
 
     # The phases -------------------------------------------------------------------------------------------------
 
     def run(self, invocation: Invocation) -> PhaseReport:
         """Run deferred tasks, then hooks, within the invocation's deadline; never raises but ShutdownRequested."""
-        scope = self.scope
-        self._invocation = invocation
-        queue: deque[Task] = deque(_due(self.registry.hooks, invocation))
+        deferred = self.lifetime.deferred
+        queue: deque[Task] = deque(due_hooks(self.registry.hooks, invocation, count=True))
         # The runtime's own tasks (the GC option's collection) alone make no summary record: one log line per
         # invocation is the user's choice, not the side effect of a setting. Their failures are still logged.
-        built_in_only = not queue and not scope.work
-        queue.extend(_due(self._extra, invocation))
-        if not queue and scope.close_if_done():  # nothing to run, the common case
+        built_in_only = not queue and not deferred.work
+        queue.extend(due_hooks(self._extra, invocation, count=True))
+        if not queue and deferred.close_if_done():  # nothing to run, the common case
             self._cancel_leftover_tasks(invocation.request_id)
-            self.end_invocation()
             return PhaseReport(invocation.request_id)
-        # Published before the deferred work is taken from the scope: SIGTERM at any point finds each task either
-        # in the published queue or still in the scope (run_shutdown takes both).
+        # Published before the deferred work is taken: SIGTERM at any point finds each task either in the published
+        # queue or still deferred (run_shutdown takes both).
         self._queue = queue
-        queue.extendleft(reversed(scope.take()))
+        queue.extendleft(reversed(deferred.take()))
         report = PhaseReport(invocation.request_id)
         started = time.monotonic()
         deadline_ms: float = invocation.deadline_ms - self.margin_ms
@@ -141,8 +100,8 @@ class PhaseRunner:
             deadline_ms = min(deadline_ms, time.time() * 1000 + self.budget_ms)
         self._drain_until_closed(queue, deadline_ms, invocation, report)
         report.duration_ms = (time.monotonic() - started) * 1000
+        self._queue = None
         self._cancel_leftover_tasks(invocation.request_id)
-        self.end_invocation()
         if (
             report.items
             and self._on_report is not None
@@ -158,23 +117,25 @@ class PhaseRunner:
         with `delivered` False unless the POST had returned. Each item is logged as it starts, so that a log cut
         short by SIGKILL names the item that was running.
         """
+        lifetime = self.lifetime
         invocation = self._invocation
-        if invocation is None and self._request is not None:
-            invocation = Invocation(self._request, error=ShutdownRequested(), delivered=False)
+        if invocation is None and lifetime.request is not None:
+            invocation = Invocation(lifetime.request, error=ShutdownRequested(), delivered=False)
         queue: deque[Task] = deque(self._queue or ())
         if invocation is not None and self._queue is None:
-            queue.extend(_due(self.registry.hooks, invocation))
-        queue.extendleft(reversed(self.scope.take()))
+            queue.extend(due_hooks(self.registry.hooks, invocation, count=True))
+        queue.extendleft(reversed(lifetime.deferred.take()))
         queue.extend(self.registry.shutdown)
         report = PhaseReport(invocation.request_id if invocation is not None else None)
         for name, ms in self._interrupted:
             report.add(name, "interrupted", ms)
         self._queue = queue
-        self.scope.reopen("shutdown")
+        lifetime.deferred.reopen("shutdown")
         try:
             self._drain_until_closed(queue, time.time() * 1000 + budget_ms, invocation, report, announce=True)
         finally:
-            self.end_invocation()
+            self._queue = None
+            lifetime.end()
         return report
 
     def _cancel_leftover_tasks(self, request_id: str) -> None:
@@ -206,18 +167,21 @@ class PhaseRunner:
     ) -> None:
         """Run the queue in order until it is empty and no thread has deferred more; the work a task defers runs
         right after that task."""
+        deferred = self.lifetime.deferred
         while True:
             while queue:
                 task = queue.popleft()
                 if announce:
                     runtime_logger().info("shutdown: running %s", task.name, extra={"hook": task.name})
-                self._run_one(task, deadline_ms - time.time() * 1000, invocation, report)
-                queue.extendleft(reversed(self.scope.take()))
-            if self.scope.close_if_done():  # closed: a late defer() from a thread is refused, not dropped
+                self._run_one(task, deadline_ms, invocation, report)
+                queue.extendleft(reversed(deferred.take()))
+            if deferred.close_if_done():  # closed: a late defer() from a thread is refused, not dropped
                 return
-            queue.extend(self.scope.take())
+            queue.extend(deferred.take())
 
-    def _run_one(self, task: Task, budget_ms: float, invocation: Invocation | None, report: PhaseReport) -> None:
+    def _run_one(self, task: Task, deadline_ms: float, invocation: Invocation | None, report: PhaseReport) -> None:
+        started_ms = time.time() * 1000
+        budget_ms = deadline_ms - started_ms
         needed_ms = task.timeout * 1000 if task.timeout is not None else 0.0
         if budget_ms <= 0 or budget_ms < needed_ms:
             task.skipped()
@@ -230,33 +194,36 @@ class PhaseRunner:
                 extra={"hook": task.name},
             )
             return
-        self.activity.name = task.name
+        #: what the item may take: its own timeout, within what is left of the phase
+        allowed_ms = min(budget_ms, needed_ms) if needed_ms else budget_ms
+        activity = self.lifetime.activity
+        activity.name = task.name
+        self.lifetime.item_deadline_ms = started_ms + allowed_ms
         started = time.monotonic()
         outcome: Outcome = "ok"
         failure: BaseException | None = None
         try:
             result = task.call(invocation)
             if hasattr(result, "__await__"):
-                timeout_s = min(budget_ms / 1000, task.timeout) if task.timeout is not None else budget_ms / 1000
-                self.activity.cancel_at_ms = time.time() * 1000 + timeout_s * 1000
+                activity.cancel_at_ms = started_ms + allowed_ms
                 # The event loop module (and asyncio, ~30 ms) only for functions that use coroutines.
                 from . import aio
 
-                aio.run(result, timeout_s)
+                aio.run(result, allowed_ms / 1000)
         except ShutdownRequested:
-            if fork_state.child:
-                leave_forked_child()
+            leave_if_forked_child()
             self._interrupted.append((task.name, (time.monotonic() - started) * 1000))
             raise
-        except TimeoutError:
+        except TimeLimitExpired:  # the runtime's own limit, and only it: a TimeoutError the work raises is a failure
             outcome = "timed_out"
         except BaseException as exc:  # SystemExit too: a hook cannot end the runtime (README "Failure behaviour")
             outcome, failure = "failed", exc
         finally:
-            self.activity.name = None
-            self.activity.cancel_at_ms = None
-        if fork_state.child:  # a child process the task forked comes back here too: it leaves, the parent goes on
-            leave_forked_child(failure)
+            activity.name = None
+            activity.cancel_at_ms = None
+            self.lifetime.item_deadline_ms = None
+        # A child process the task forked comes back here too: it leaves, the parent goes on.
+        leave_if_forked_child(failure)
         elapsed_ms = (time.monotonic() - started) * 1000
         # The logger only when there is something to say: an ok task must not import `logging` (docs/design.md).
         if failure is not None:
@@ -275,68 +242,33 @@ class PhaseRunner:
                 elapsed_ms,
                 extra={"hook": task.name},
             )
-        elif task.timeout is not None and elapsed_ms > task.timeout * 1000:
+        elif elapsed_ms > allowed_ms:
             # It could not be stopped (sync code, or a coroutine that blocked without awaiting): the time it took
-            # was taken from the work after it.
+            # was taken from the work after it, or from the margin before Lambda's deadline.
             outcome = "overran"
             runtime_logger().warning(
-                "after-response: %s overran its timeout of %.0f ms: it took %.0f ms and could not be cancelled",
+                "after-response: %s overran %s: it took %.0f ms and could not be cancelled",
                 task.name,
-                task.timeout * 1000,
+                f"its timeout of {needed_ms:.0f} ms"
+                if needed_ms and needed_ms <= budget_ms
+                else f"the phase's time ({budget_ms:.0f} ms were left before the deadline's margin)",
                 elapsed_ms,
                 extra={"hook": task.name},
             )
         report.add(task.name, outcome, elapsed_ms)
 
 
-class _ForkState:
-    """Whether this process is a child the handler or a hook forked (set by `os.register_at_fork`: no system call
-    on the hot path, where comparing `os.getpid()` would be one per check)."""
-
-    child = False
-
-
-fork_state = _ForkState()
-
-
-def _mark_child() -> None:
-    fork_state.child = True
-
-
-os.register_at_fork(after_in_child=_mark_child)
-
-
-def leave_forked_child(error: BaseException | None = None) -> None:
-    """In a child process the handler or a hook forked, returning into the runtime ends the child.
-
-    Call it only when `fork_state.child` is set. Only the process that fetched an invocation may post its result or
-    run its phase: a child that posted would answer for the parent (403 for the parent's real result) and run every
-    hook twice. A child leaving through `sys.exit()` exits with its code, as it would without the runtime; one that
-    returns or raises exits at once (as `multiprocessing`'s children do) with 0 or 1.
-    """
-    if isinstance(error, SystemExit):
-        raise error
-    sys.stderr.write(
-        f"a forked child (pid {os.getpid()}) returned into the runtime; it exits without posting or running "
-        "after-response work, which belong to its parent\n"
-    )
-    sys.stderr.flush()
-    sys.stdout.flush()
-    os._exit(0 if error is None else 1)
-
-
-def _due(hooks: Iterable[Task], invocation: Invocation) -> Iterator[Task]:
-    """The hooks that run after this invocation, by their `when=` and `every=` (counting this invocation)."""
+def due_hooks(hooks: Iterable[Task], invocation: Invocation, count: bool = False) -> list[Task]:
+    """The hooks that run after this invocation, by their `when=` and `every=`; `count`: this invocation counts
+    towards `every=` (the phase's call; `runtime.testing` only asks)."""
+    due = []
     for hook in hooks:
         if _applies(hook, invocation):
-            hook.runs += 1
-            if (hook.runs - 1) % hook.every == 0:
-                yield hook
-
-
-def due_hooks(hooks: Iterable[Task], invocation: Invocation) -> list[Task]:
-    """The hooks `_due` would run after this invocation, without counting it."""
-    return [hook for hook in hooks if _applies(hook, invocation) and hook.runs % hook.every == 0]
+            if hook.runs % hook.every == 0:
+                due.append(hook)
+            if count:
+                hook.runs += 1
+    return due
 
 
 def _applies(hook: Task, invocation: Invocation) -> bool:

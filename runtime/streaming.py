@@ -5,20 +5,24 @@ caller has the whole response.
 
 The response is posted as the first chunk is ready, each chunk goes out as it is produced, and the after-response
 phase starts when the stream has ended: the caller has everything by then. An error after the first byte cannot
-become an error document any more; it ends the stream with Lambda's error trailers.
+become an error document any more; it ends the stream with Lambda's error trailers. Both kinds of stream are
+replies (reply.py): the loop sends them as it sends any other.
 """
 
 from __future__ import annotations
 
+from .api import RejectedRequest
 from .errors import ShutdownRequested
+from .marshal import to_json
+from .reply import Reply, deliver, refused, unhandled
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
+    from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
     from typing import Any
 
-    from .api import RuntimeApi, StreamWriter
-    from .invocation import Request
+    from .api import StreamWriter
+    from .reply import Channel
 
 #: The content type of a stream that starts with an HTTP prelude (Function URLs, API Gateway streaming).
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
@@ -67,7 +71,7 @@ def is_stream(result: Any) -> bool:
     return hasattr(result, "__next__") or hasattr(result, "__anext__")
 
 
-def chunks(result: Any) -> Iterator[bytes]:
+def chunks(result: Any) -> Generator[bytes, None, None]:
     """The bytes to send, prelude first; an async iterator is driven on the process's event loop, one item at a
     time, so each chunk goes out as soon as it exists."""
     if isinstance(result, StreamingResponse):
@@ -99,78 +103,73 @@ def _bytes(item: Any) -> bytes:
 class Streamed:
     """What an invocation streamed, as hooks see it on `invocation.streamed`."""
 
-    __slots__ = ("bytes_sent", "chunks", "error")
+    __slots__ = ("bytes_sent", "chunks", "complete", "error")
 
     def __init__(self) -> None:
         self.bytes_sent = 0
         self.chunks = 0
-        #: the error that ended the stream after its first byte, if one did (the caller got Lambda's error trailers)
+        #: the error that ended the stream after its first byte, if one did (the caller got Lambda's error trailers,
+        #: or nothing more when SIGTERM or the API cut it)
         self.error: BaseException | None = None
+        #: whether the stream was ended (with or without error trailers) and Lambda took it
+        self.complete = False
 
     def sent(self, chunk: bytes) -> None:
         self.chunks += 1
         self.bytes_sent += len(chunk)
 
 
-class Chunks:
+class ReturnedStream(Reply):
     """A handler's returned stream. Made in the handler's step, which makes its first chunk: an error before the
     first byte is then the handler's error, an error document as usual."""
+
+    streamed: Streamed
 
     def __init__(self, result: Any) -> None:
         self.content_type = HTTP_INTEGRATION if isinstance(result, StreamingResponse) else OCTET_STREAM
         self._items = chunks(result)
         self._first = next(self._items, None)
-        self.started = False
         self.streamed = Streamed()
 
-    def send(self, request: Request, api: RuntimeApi, error: BaseException | None = None) -> None:
-        writer = api.open_stream(request.request_id, self.content_type, request.invocation_id)
-        self.started = True
+    def send(self, channel: Channel) -> bool:
+        out = _StreamOut(channel, self.content_type, self.streamed)
         try:
-            if self._first is not None:
-                self._write(writer, self._first)
-            for chunk in self._items:
-                self._write(writer, chunk)
-        except ShutdownRequested:
-            raise
-        except Exception as exc:
-            self.streamed.error = exc
-            writer.finish(_report(exc, request))
-            return
-        writer.finish()
+            chunk = self._first
+            while chunk is not None and out.write(chunk):
+                # The producer's own failures, told apart from the API's (which `out` raises).
+                try:
+                    chunk = next(self._items, None)
+                except ShutdownRequested:
+                    raise
+                except BaseException as exc:  # SystemExit, KeyboardInterrupt, CancelledError too: the stream ends
+                    self.error = exc
+                    break
+        finally:
+            self._items.close()  # the generator's `finally` runs now, whatever ended the stream
+        return out.finish(self.error)
 
-    def _write(self, writer: StreamWriter, chunk: bytes) -> None:
-        writer.write(chunk)
-        self.streamed.sent(chunk)
-
-
-def _report(error: BaseException, request: Request) -> tuple[str, bytes]:
-    """The error that ended a stream: logged as an unhandled error, and its (type, document) for the trailers."""
-    from . import logs
-    from .errors import report_from_exception
-    from .marshal import to_json
-
-    report = report_from_exception(error, request.request_id)
-    document = report.to_dict()
-    logs.log_unhandled_error(document)
-    return report.error_type, to_json(document)
+    def interrupted(self, shutdown: ShutdownRequested) -> None:
+        self.error = self.streamed.error = shutdown
 
 
-class ResponseStream:
+class ResponseStream(Reply):
     """The writer a `@streaming` handler gets: `write()` chunks as they are produced, `set_http()` (before the
     first write) for the HTTP prelude, `close()` to end the response; the caller then has all of it, and the rest
-    of the handler runs after the response."""
+    of the handler runs after the response. It is also the invocation's reply: `send()` ends what the handler left
+    open."""
 
-    def __init__(self, open_stream: Callable[[str], StreamWriter]) -> None:
-        self._open = open_stream
-        self._writer: StreamWriter | None = None
+    streamed: Streamed
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._out: _StreamOut | None = None
         self._http: StreamingResponse | None = None
-        self.closed = False
+        self._delivered: bool | None = None
         self.streamed = Streamed()
 
     @property
     def started(self) -> bool:
-        return self._writer is not None
+        return self._out is not None
 
     def set_http(
         self,
@@ -179,39 +178,82 @@ class ResponseStream:
         cookies: Iterable[str] = (),
         content_type: str | None = None,
     ) -> None:
-        if self._writer is not None:
+        if self._out is not None:
             raise RuntimeError("set_http() must come before the first write()")
         self._http = StreamingResponse((), status_code=status_code, headers=headers, cookies=cookies,
                                        content_type=content_type)  # fmt: skip
 
     def write(self, data: bytes | str) -> None:
-        if self.closed:
+        if self._delivered is not None:
             raise RuntimeError("write() after close(): the response is complete")
-        chunk = _bytes(data)
-        self._start().write(chunk)
-        self.streamed.sent(chunk)
+        # After the API refused the stream (logged once) what follows has nowhere to go: dropped, not the
+        # handler's error.
+        self._start().write(_bytes(data))
 
     def close(self) -> None:
         """End the response: the caller has all of it once this returns."""
-        if not self.closed:
-            self.closed = True
-            self._start().finish()
+        if self._delivered is None:
+            self._delivered = self._start().finish(None)
 
-    def send(self, request: Request, api: RuntimeApi, error: BaseException | None = None) -> None:
+    def send(self, channel: Channel) -> bool:
         """After the handler: end the stream it left open, with the error trailers if it raised after writing."""
-        if error is None:
-            self.close()
-        elif not self.closed:
-            self.closed = True
-            self.streamed.error = error
-            self._start().finish(_report(error, request))
+        if self._delivered is None:
+            self._delivered = self._start().finish(self.error)
+        return self._delivered
 
-    def _start(self) -> StreamWriter:
+    def interrupted(self, shutdown: ShutdownRequested) -> None:
+        self.error = self.streamed.error = shutdown
+
+    def _start(self) -> _StreamOut:
+        if self._out is None:
+            http = self._http
+            self._out = _StreamOut(self._channel, HTTP_INTEGRATION if http is not None else OCTET_STREAM, self.streamed)
+            if http is not None:
+                self._out.write(http.prelude(), counted=False)
+        return self._out
+
+
+class _StreamOut:
+    """One streamed `POST /response` as it goes out: what was sent is counted; the API's refusal (a 4xx, even one
+    that comes before the body ends) stops it, and nothing is written after that, no trailers either."""
+
+    __slots__ = ("_channel", "_streamed", "_writer")
+
+    def __init__(self, channel: Channel, content_type: str, streamed: Streamed) -> None:
+        self._channel = channel
+        self._streamed = streamed
+        self._writer: StreamWriter | None = None
+        try:
+            self._writer = channel.open_stream(content_type)
+        except RejectedRequest as exc:
+            refused(exc)
+
+    def write(self, chunk: bytes, counted: bool = True) -> bool:
+        """Send a chunk; False once the API refused the stream (the chunk had nowhere to go)."""
         if self._writer is None:
-            self._writer = self._open(HTTP_INTEGRATION if self._http is not None else OCTET_STREAM)
-            if self._http is not None:
-                self._writer.write(self._http.prelude())
-        return self._writer
+            return False
+        try:
+            self._writer.write(chunk)
+        except RejectedRequest as exc:
+            refused(exc)
+            self._writer = None
+            return False
+        if counted:
+            self._streamed.sent(chunk)
+        return True
+
+    def finish(self, error: BaseException | None) -> bool:
+        """End the stream, with the error trailers for `error`; True once Lambda took it."""
+        self._streamed.error = error
+        writer = self._writer
+        if writer is None:
+            return False
+        trailers = None
+        if error is not None:
+            report = unhandled(error, self._channel.request_id)
+            trailers = (report.error_type, to_json(report.to_dict()))
+        self._streamed.complete = deliver(lambda: writer.finish(trailers))
+        return self._streamed.complete
 
 
 def streaming(handler: Callable[[Any, ResponseStream, Any], Any]) -> Callable[[Any, Any], Any]:

@@ -19,15 +19,19 @@ import time
 import uuid
 
 from .context import FunctionInfo, LambdaContext
+from .current import Lifetime
+from .handler import HandlerCall
 from .hooks import Registry, Task, registry
 from .invocation import Invocation, Request
-from .marshal import marshal_result
 from .phase import PhaseRunner, due_hooks
+from .reply import Channel
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
+
+    from .errors import ErrorReport
 
 __all__ = ["Outcome", "invoke"]
 
@@ -49,7 +53,8 @@ class Outcome:
         self.deferred = [task.name for task in deferred]
         #: the names of the `@after_response` hooks that will run after this invocation (by `when=` and `every=`)
         self.hooks = hooks
-        #: the response's body as the runtime would post it (JSON), or None after an error
+        #: the response's body as the runtime would post it (JSON, or a stream's bytes, its HTTP prelude included),
+        #: or None after an error before any byte went out
         self.body = body
         self._ran = False
 
@@ -60,7 +65,8 @@ class Outcome:
 
     @property
     def error(self) -> BaseException | None:
-        """The exception the handler raised, or the `MarshalError` the runtime would report; None after success."""
+        """The exception the handler (or its stream) raised, or the `MarshalError` the runtime would report; None
+        after success."""
         return self.invocation.error
 
     @property
@@ -75,11 +81,36 @@ class Outcome:
         if self._ran:
             raise RuntimeError("run_after_response() runs the phase once; call invoke() again for another")
         self._ran = True
-        scope = self._runner.scope
-        scope.open(self.invocation.request_id)  # reopened for the phase: its items may defer() more
-        scope.work.extend(self._deferred)
+        lifetime = self._runner.lifetime
+        lifetime.begin(self.invocation.request)  # open again for the phase: its items may defer() more
+        lifetime.deferred.work.extend(self._deferred)
         report = self._runner.run(self.invocation)
+        lifetime.end()
         return [(name, outcome) for name, outcome, _ in report.items]
+
+
+class _Recorded(Channel):
+    """The reply as it would reach Lambda, kept in memory."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.body: bytes | None = None
+        self._parts: list[bytes] = []
+
+    def post_response(self, body: bytes, content_type: str) -> None:
+        self.body = body
+
+    def post_error(self, report: ErrorReport) -> None:
+        self.body = None
+
+    def open_stream(self, content_type: str) -> _Recorded:  # type: ignore[override]
+        return self
+
+    def write(self, chunk: bytes) -> None:
+        self._parts.append(chunk)
+
+    def finish(self, error: tuple[str, bytes] | None = None) -> None:
+        self.body = b"".join(self._parts)
 
 
 def invoke(
@@ -91,32 +122,21 @@ def invoke(
     hooks: Registry = registry,
 ) -> Outcome:
     """Call `handler(event, context)` as the runtime would, with a realistic `LambdaContext` (a fresh request id, a
-    deadline `timeout_ms` from now). An error the handler raises is not raised here: it is `outcome.error`, as the
-    caller would get it, and the phase still runs after it. `hooks`: the registry whose `@after_response` hooks
-    run (default: the global one the decorators fill)."""
+    deadline `timeout_ms` from now). A streamed response (a generator, a `StreamingResponse`, a `@streaming`
+    writer) is read to its end, as the runtime sends it. An error the handler raises is not raised here: it is
+    `outcome.error`, as the caller would get it, and the phase still runs after it. `hooks`: the registry whose
+    `@after_response` hooks run (default: the global one the decorators fill)."""
     request_id = str(uuid.uuid4())
     deadline_ms = int(time.time() * 1000) + timeout_ms
     request = Request(request_id, deadline_ms, f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}")
-    context = LambdaContext(
-        request_id, deadline_ms, request.invoked_function_arn, function=FunctionInfo(function_name, "$LATEST")
+    runner = PhaseRunner(hooks, Lifetime(_MAX_DEFERRED), _MARGIN_MS)
+    runner.lifetime.begin(request)
+    channel = _Recorded(request_id)
+    call = HandlerCall(request, event)  # the test's event as it is, not through JSON
+    delivered = call.run(handler, FunctionInfo(function_name, "$LATEST"), channel).send(channel)
+    # Closed once the reply went out, as at the runtime's POST: defer() in the test's own code raises again.
+    deferred = runner.lifetime.end()
+    invocation = call.invocation(delivered)
+    return Outcome(
+        runner, invocation, deferred, [hook.name for hook in due_hooks(hooks.hooks, invocation)], channel.body
     )
-    runner = PhaseRunner(hooks, _MARGIN_MS, _MAX_DEFERRED)
-    runner.begin_invocation(request)
-    result: Any = None
-    error: BaseException | None = None
-    body: bytes | None = None
-    try:
-        returned = handler(event, context)
-        if hasattr(returned, "__await__"):
-            from . import aio
-
-            returned = aio.result_of(returned)
-        result = returned
-        body, _ = marshal_result(result)
-    except Exception as exc:
-        error = exc
-    # The scope closes with the handler, as at the runtime's POST: defer() in the test's own code raises again.
-    deferred = runner.scope.take()
-    runner.scope.close()
-    invocation = Invocation(request, event, context, result, error)
-    return Outcome(runner, invocation, deferred, [hook.name for hook in due_hooks(hooks.hooks, invocation)], body)

@@ -40,6 +40,7 @@ def test_defaults_come_from_the_table() -> None:
         ("RUNTIME_LOG_LEVEL", "warn", "WARN"),
         ("RUNTIME_GC", "After_Response", "after_response"),
         ("RUNTIME_EMF_NAMESPACE", "Shop", "Shop"),
+        ("RUNTIME_EXTENSION_NAME", "my-ext_2 (v1.0)", "my-ext_2 (v1.0)"),
     ],
 )
 def test_values_are_parsed(env: str, value: str, expected: object) -> None:
@@ -57,6 +58,10 @@ def test_values_are_parsed(env: str, value: str, expected: object) -> None:
         ("RUNTIME_EXTENSION", "maybe"),
         ("RUNTIME_LOG_LEVEL", "verbose"),
         ("RUNTIME_GC", "always"),
+        ("RUNTIME_EXTENSION_NAME", "ext\r\nX-Injected: 1"),
+        ("RUNTIME_EXTENSION_NAME", "ext\tname"),
+        ("RUNTIME_EXTENSION_NAME", "\u00e9t\u00e9"),
+        ("RUNTIME_EXTENSION_NAME", "\u540d\u524d"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(env: str, value: str) -> None:

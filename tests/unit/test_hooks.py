@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime.current import Lifetime
 from runtime.hooks import DeferError, Registry, Task, defer
 from runtime.invocation import Invocation, Request
 from runtime.phase import PhaseRunner
@@ -25,7 +26,7 @@ _runners: list[PhaseRunner] = []
 
 
 def runner_for(registry: Registry, margin_ms: int = 0, max_deferred: int = 1000) -> PhaseRunner:
-    _runners.append(PhaseRunner(registry, margin_ms=margin_ms, max_deferred=max_deferred))
+    _runners.append(PhaseRunner(registry, Lifetime(max_deferred), margin_ms=margin_ms))
     return _runners[-1]
 
 
@@ -78,7 +79,7 @@ def test_deferred_first_in_order_then_hooks_and_nested_work_right_after_its_pare
         hook(registry, lambda _invocation, tree=tree: node(tree), name=f"hook{index}")
     runner = runner_for(registry)
     current = invocation()
-    runner.begin_invocation(current.request)
+    runner.lifetime.begin(current.request)
     for tree in deferred:
         defer(node, tree)
     report = runner.run(current)
@@ -102,34 +103,34 @@ def test_a_failing_task_does_not_stop_the_others(registry: Registry) -> None:
 
 
 def test_defer_outside_an_invocation_is_a_clear_error() -> None:
-    with pytest.raises(DeferError, match="defer\\(\\) called outside an invocation"):
+    with pytest.raises(DeferError, match="defer\\(\\) called while no invocation is open"):
         defer(print, "x")
 
 
 def test_defer_needs_something_to_call(registry: Registry) -> None:
     runner = runner_for(registry)
-    runner.begin_invocation(invocation().request)
+    runner.lifetime.begin(invocation().request)
     try:
         with pytest.raises(TypeError, match="defer\\(\\) needs a callable or a coroutine, not int"):
             defer(42)
     finally:
-        runner.end_invocation()
+        runner.lifetime.end()
 
 
 def test_the_per_invocation_limit(registry: Registry) -> None:
     runner = runner_for(registry, max_deferred=3)
-    runner.begin_invocation(invocation().request)
+    runner.lifetime.begin(invocation().request)
     for _ in range(3):
         defer(print)
     with pytest.raises(DeferError, match="more than 3 times"):
         defer(print)
-    runner.end_invocation()
+    runner.lifetime.end()
 
 
 def test_the_phase_closes_the_scope(registry: Registry) -> None:
     runner = runner_for(registry)
     current = invocation()
-    runner.begin_invocation(current.request)
+    runner.lifetime.begin(current.request)
     runner.run(current)
     with pytest.raises(DeferError):
         defer(print)
@@ -179,7 +180,7 @@ def test_a_coroutine_object_deferred_but_never_run_is_closed(registry: Registry)
 
     runner = runner_for(registry, margin_ms=10_000)
     current = invocation(ms_left=1000)
-    runner.begin_invocation(current.request)
+    runner.lifetime.begin(current.request)
     defer(never())
     report = runner.run(current)  # no budget: skipped, and closed (no "never awaited" warning)
     assert report.items[0][1] == "skipped"

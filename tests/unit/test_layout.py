@@ -1,4 +1,4 @@
-"""Layout rules ruff cannot check: where Runtime API names live, and that the loop reads in protocol order.
+"""Layout rules ruff cannot check: where Runtime API names live.
 
 Which modules may open sockets or speak HTTP, that the runtime never imports the emulator, and which modules must
 not be imported at module level (cold start) are ruff rules (pyproject.toml, TID251 and TID253).
@@ -23,13 +23,3 @@ def test_only_api_knows_runtime_api_paths_and_headers() -> None:
 
 def test_the_emulator_has_one_module_on_the_server_side() -> None:
     assert knowing(ROOT / "emulator") == ["server.py"]
-
-
-def test_the_loop_reads_in_protocol_order() -> None:
-    source = (ROOT / "runtime" / "loop.py").read_text()
-    handle = source[source.index("    def handle(") :]
-    steps = ["self.handler(", "self._deliver(", "self.runner.run("]
-    positions = [handle.index(step) for step in steps]
-    assert positions == sorted(positions)
-    serve = source[source.index("    def serve(") : source.index("    def handle(")]
-    assert "self.handle(self.api.next_invocation())" in serve

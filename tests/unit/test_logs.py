@@ -10,19 +10,16 @@ from collections.abc import Iterator
 import pytest
 
 from runtime import logformat, logs
+from runtime.current import Lifetime
+from runtime.invocation import Request
 from runtime.loghandler import LambdaLogHandler
 
 
 @pytest.fixture
 def settings() -> Iterator[None]:
-    saved = (
-        logs._settings.json_format,
-        logs._settings.level,
-        logformat.current.request_id,
-        logformat.current.tenant_id,
-    )
+    saved = (logs._settings.json_format, logs._settings.level)
     yield
-    logs._settings.json_format, logs._settings.level, logformat.current.request_id, logformat.current.tenant_id = saved
+    logs._settings.json_format, logs._settings.level = saved
 
 
 @pytest.mark.parametrize("json_format", [False, True])
@@ -32,8 +29,8 @@ def test_a_thread_warning_is_the_line_the_root_handler_writes(
     settings: None, json_format: bool, tenant_id: str | None, hook: str | None
 ) -> None:
     logs._settings.json_format = json_format
-    logformat.current.request_id = "8f5c-req"
-    logformat.current.tenant_id = tenant_id
+    lifetime = Lifetime(10)  # an open invocation: its ids go into both lines
+    lifetime.begin(Request("8f5c-req", int(time.time() * 1000) + 1000, tenant_id=tenant_id))
     stream = io.StringIO()
     handler = LambdaLogHandler(logformat.StdoutSink(stream), json_format, frame_by_level=False)
     assert handler.formatter is not None
@@ -45,7 +42,8 @@ def test_a_thread_warning_is_the_line_the_root_handler_writes(
         record.hook = hook
     handler.handle(record)
     line, _ = logs.format_warning("watchdog: héllo", hook, record.created)
-    assert line == stream.getvalue()
+    lifetime.end()
+    assert line == stream.getvalue() and "8f5c-req" in line
 
 
 def test_the_frame_type_follows_the_level_setting(settings: None) -> None:

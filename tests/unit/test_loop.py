@@ -1,9 +1,10 @@
-"""The loop in-process, as it runs in Lambda, against the emulator's Runtime API server on loopback: a fixed number
-of invocations (`Loop.serve(n)`), order and causality from the server's timestamps. Fast where tests/e2e starts a
-process per test."""
+"""The loop in-process, as it runs in Lambda, against the emulator's Runtime API server on loopback: the first n of
+`api.invocations()`, order and causality from the server's timestamps. Fast where tests/e2e starts a process per
+test."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from emulator.server import LambdaApiServer
 from runtime.api import RuntimeApi
 from runtime.context import FunctionInfo
+from runtime.current import Lifetime
 from runtime.hooks import Registry, Task, defer
 from runtime.invocation import Invocation
 from runtime.loop import Loop
@@ -40,10 +42,11 @@ class Harness:
         self.registry.hooks.append(Task(record, name=name, is_hook=True))
 
     def serve(self, handler: Any, *events: object) -> list[str]:
-        runner = PhaseRunner(self.registry, margin_ms=200, max_deferred=1000)
+        runner = PhaseRunner(self.registry, Lifetime(1000), margin_ms=200)
         ids = [self.server.submit(json.dumps(event).encode(), {"Content-Type": "application/json"}) for event in events]
         try:
-            Loop(self.api, handler, runner, FunctionInfo("f", "$LATEST")).serve(len(events))
+            loop = Loop(self.api, handler, runner, FunctionInfo("f", "$LATEST"))
+            loop.serve(itertools.islice(self.api.invocations(), len(events)))
         finally:
             runner.close()
         return ids
