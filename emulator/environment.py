@@ -85,7 +85,7 @@ class Emulator:
         self.init_limit_s = init_limit_s
         #: Lambda Managed Instances: invocations at once (worker processes); deadlines are reported, not enforced
         self.concurrency = concurrency
-        self.server = LambdaApiServer(timeout_s=timeout_s, concurrency=concurrency).start()
+        self.server = LambdaApiServer(timeout_s=timeout_s, concurrency=concurrency, route_at_init_end=True).start()
         self.process: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0
         self._lock = threading.Lock()

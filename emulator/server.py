@@ -138,12 +138,21 @@ class LambdaApiServer:
     """Serve one execution environment's Runtime and Extensions API; `invoke()` plays the synchronous caller."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 30.0, concurrency: int | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timeout_s: float = 30.0,
+        concurrency: int | None = None,
+        route_at_init_end: bool = False,
     ) -> None:
         self.timeout_s = timeout_s
         #: Lambda Managed Instances: invocations run at once, one per worker connection waiting in /next; an
         #: invocation that finds none is refused with Runtime.Unavailable, as RIE's LMI mode does (platform §6)
         self.concurrency = concurrency
+        #: concurrent mode: an invocation that arrives during init waits for its end, then gets a worker waiting in
+        #: /next or Runtime.Unavailable, as in RIE's LMI mode (the emulator's). Off: it is queued until a worker takes
+        #: it, which tests that submit work at once, before every worker has done its init, rely on.
+        self.route_at_init_end = route_at_init_end
         self._busy: dict[str, _Record] = {}  # connection -> its running invocation (concurrent mode)
         self._idle = 0  # connections waiting in /next (concurrent mode)
         self.requests: list[Recorded] = []
@@ -415,6 +424,8 @@ class LambdaApiServer:
                 previous.runtime_next_at = request.at
                 self._maybe_end(previous)
             self._idle += 1
+            if not self._init_done and self._init_complete() and self.route_at_init_end:
+                self._route_held_invocations()
             self._cond.notify_all()
             try:
                 while not (self._pending and self._init_complete()):
@@ -434,6 +445,17 @@ class LambdaApiServer:
             self._cond.notify_all()
             headers = self._event_headers(invocation)
         reply(200, headers, invocation.event)
+
+    def _route_held_invocations(self) -> None:
+        """Init has just ended (concurrent mode: at the first worker's /next). The invocations that arrived during
+        init waited for it; now each goes to a worker waiting in /next, and those left over are refused with
+        Runtime.Unavailable, as RIE's LMI mode does (tests/rie/test_conformance.py): they are not queued until a
+        worker is free."""
+        held, self._pending = self._pending[self._idle :], self._pending[: self._idle]
+        for invocation in held:
+            self._finish(invocation, Result("unavailable", _UNAVAILABLE, {}, time.monotonic()))
+            invocation.ended_at = time.monotonic()
+            invocation.ended.set()
 
     def _running(self, request_id: str) -> _Record | None:
         if self.concurrency is None:

@@ -32,12 +32,13 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 
@@ -520,3 +521,132 @@ def test_init_error_answers() -> None:
     assert rie.steps == EXPECTED_INIT_ERROR, table(EXPECTED_INIT_ERROR, rie.steps)
     assert ours.steps == rie.steps, table(rie.steps, ours.steps)
     assert rie.facts == ours.facts == {"caller's result while the runtime lives": False}
+
+
+# Lambda Managed Instances (RIE's LMI mode, AWS_LAMBDA_MAX_CONCURRENCY set) -----------------------------------------
+#
+# In that mode RIE starts the runtime at its own start-up, and init ends at the first worker's /next (docs/platform.md
+# §6). Invocations that arrive during init are held, not refused; when init ends, RIE routes them at once: one to each
+# worker then waiting in /next, `400 Runtime.Unavailable` for the rest (they are not queued for a worker to free up).
+# The emulator's concurrent mode (`serve --concurrency N`) must do the same. The test plays the workers itself: the
+# runtime RIE starts is `sleep 60`, from /var/task/bootstrap (the only place that mode looks), as uid 993.
+
+LMI_TASK = "/var/task"
+LMI_WORKERS = 2
+LMI_CALLERS = 3
+
+
+class LmiRieSide(Side):
+    name = "rie-lmi"
+
+    def __init__(self) -> None:
+        if os.geteuid() != 0:
+            pytest.skip("RIE's LMI mode runs the runtime as uid 993 from /var/task: needs root (CI runs as root)")
+        if os.path.exists(LMI_TASK):
+            pytest.skip(f"{LMI_TASK} exists on this machine: not overwritten")
+        if not RIE_BINARY.exists():
+            raise AssertionError(f"{RIE_BINARY} is missing: `make setup` fetches it")
+        os.mkdir(LMI_TASK)
+        bootstrap = os.path.join(LMI_TASK, "bootstrap")
+        with open(bootstrap, "w") as script:
+            script.write("#!/bin/sh\nexec sleep 60\n")
+        os.chmod(bootstrap, 0o755)
+        env = base_env({"AWS_LAMBDA_MAX_CONCURRENCY": str(LMI_WORKERS), "_HANDLER": "none.handler"})
+        with _START_LOCK:
+            self.rie = Rie([], env)
+        self.api_port = self.rie.api_port
+        self.callers = [Actor(f"caller{n}", self.rie.port) for n in range(LMI_CALLERS)]
+
+    def invoke_all(self) -> list[Future[Reply]]:
+        headers = {"Content-Type": "application/json"}
+        return [caller.send("POST", INVOKE_PATH, b'{"n": %d}' % n, headers) for n, caller in enumerate(self.callers)]
+
+    def await_init_started(self) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while not children(self.rie.process.pid):  # started with RIE itself, not at the first invocation
+            assert time.monotonic() < deadline, f"RIE started no runtime:\n{self.rie.process.output()}"
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        for caller in self.callers:
+            caller.close()
+        for pid in children(self.rie.process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.rie.stop()
+        shutil.rmtree(LMI_TASK, ignore_errors=True)
+
+
+class LmiServerSide(Side):
+    name = "server-lmi"
+
+    def __init__(self) -> None:
+        self.server = LambdaApiServer(timeout_s=30, concurrency=LMI_WORKERS, route_at_init_end=True).start()
+        self.api_port = int(self.server.address.rpartition(":")[2])
+        self._callers = ThreadPoolExecutor(LMI_CALLERS, thread_name_prefix="conformance-caller")
+        self._submitted: list[str] = []
+
+    def invoke_all(self) -> list[Future[Reply]]:
+        futures = []
+        for n in range(LMI_CALLERS):
+            request_id = self.server.submit(b'{"n": %d}' % n)
+            self._submitted.append(request_id)
+            futures.append(self._callers.submit(self._result, request_id))
+        return futures
+
+    def _result(self, request_id: str) -> Reply:
+        result = self.server.result(request_id, WAIT_S)
+        status = {"response": 200, "error": 200, "unavailable": 400}.get(result.kind, 500)
+        return Reply(status, {}, result.body)
+
+    def close(self) -> None:
+        for request_id in self._submitted:
+            self.server.fail(request_id, Result("reset", b"", {}, time.monotonic()))
+        self.server.stop()
+        self._callers.shutdown(wait=True, cancel_futures=True)
+
+
+def lmi_init_script(side: Side) -> Transcript:
+    assert isinstance(side, (LmiRieSide, LmiServerSide))
+    t = Transcript()
+    worker = Actor("worker", side.api_port)
+    try:
+        side.await_init_started()
+        callers = side.invoke_all()  # during init: no worker has called /next yet
+        t.facts["callers answered during init"] = sum(settles(caller, QUIET_S / LMI_CALLERS) for caller in callers)
+        first = t.record("first worker's /next: init ends", worker.call("GET", RUNTIME + "/invocation/next"))
+        request_id = first.headers.get("lambda-runtime-aws-request-id", "")
+        deadline = time.monotonic() + WAIT_S
+        while sum(caller.done() for caller in callers) < LMI_CALLERS - 1 and time.monotonic() < deadline:
+            pending = [caller for caller in callers if not caller.done()]
+            wait_for(pending, timeout=deadline - time.monotonic(), return_when=FIRST_COMPLETED)
+        others = [caller for caller in callers if caller.done()]
+        t.facts["answers to the callers left over"] = sorted(caller.result(WAIT_S).answer for caller in others)
+        t.record("/response", worker.call("POST", f"{RUNTIME}/invocation/{request_id}/response", b'{"ok": 1}'))
+        served = [caller.result(WAIT_S) for caller in callers if caller not in others]
+        t.facts["the caller served"] = [(reply.status, reply.body) for reply in served]
+        t.facts["it got the event it was sent"] = [json.loads(first.body)["n"]] == [
+            n for n, caller in enumerate(callers) if caller not in others
+        ]
+    finally:
+        worker.close()
+    return t
+
+
+EXPECTED_LMI_INIT: list[tuple[str, Answer]] = [
+    ("first worker's /next: init ends", (200, None)),
+    ("/response", (202, None)),
+]
+EXPECTED_LMI_INIT_FACTS: dict[str, object] = {
+    "callers answered during init": 0,
+    "answers to the callers left over": [(400, "Runtime.Unavailable")] * (LMI_CALLERS - 1),
+    "the caller served": [(200, b'{"ok": 1}')],
+    "it got the event it was sent": True,
+}
+
+
+def test_invocations_that_arrive_during_init_wait_for_it_then_get_a_worker_or_runtime_unavailable() -> None:
+    rie = run_on(LmiRieSide, lmi_init_script)[1]
+    assert (rie.steps, rie.facts) == (EXPECTED_LMI_INIT, EXPECTED_LMI_INIT_FACTS)
+    ours = run_on(LmiServerSide, lmi_init_script)[1]
+    assert (ours.steps, ours.facts) == (rie.steps, rie.facts)
