@@ -2,6 +2,7 @@
 `on_shutdown`."""
 
 from .context import LambdaContext
+from .current import phase_time_left
 from .hooks import DeferError, after_response, defer, on_shutdown
 from .invocation import Invocation
 
@@ -19,6 +20,7 @@ __all__ = [
     "after_response",
     "defer",
     "on_shutdown",
+    "phase_time_left",
 ]
 
 

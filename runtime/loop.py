@@ -50,6 +50,7 @@ class Loop:
         try:
             reply = call.run(self.handler, self.function, channel)
             # 1. The reply first: for a synchronous caller this is the end of the wait.
+            self.lifetime.activity.name = reply.name  # a stream's producer runs now: the watchdog names it
             delivered = reply.send(channel)
         except ShutdownRequested as shutdown:
             # The shutdown phase runs this invocation's hooks, with what it got as far as it got.
@@ -66,6 +67,7 @@ class Loop:
         # 2. The after-response phase, before the next /next: Lambda keeps the environment running until then.
         invocation = call.invocation(delivered)
         self.runner.run(invocation)
+        self.lifetime.end()
         if isinstance(invocation.error, SystemExit):
             # The handler asked the process to end: reported to the caller, the phase ran, now exit.
             code = invocation.error.code

@@ -16,7 +16,7 @@ import sys
 from . import logs
 from .api import RuntimeApi, RuntimeApiError
 from .config import Config, ConfigError
-from .current import Lifetime
+from .current import Lifetime, serve_in_this_process
 from .errors import ErrorReport, ShutdownRequested, report_from_exception
 from .extension import InternalExtension
 from .handler import load_handler, refuse_shadowing_modules
@@ -95,6 +95,7 @@ def _serve_in_workers(config: Config) -> NoReturn:
     from .workers import Pool, WorkerApi
 
     def start(index: int, ready_fd: int) -> NoReturn:
+        serve_in_this_process()  # a worker the pool forked serves; a child its handler forks does not
         _serve(config, WorkerApi(config.runtime_api, _signal_wakeup_fd()), worker=index, ready_fd=ready_fd)
 
     Pool(config, start).run()

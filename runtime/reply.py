@@ -76,6 +76,8 @@ class Reply:
     error: BaseException | None = None
     #: for a streamed reply, what went out (runtime.streaming.Streamed); None for a buffered one
     streamed: Streamed | None = None
+    #: what the watchdog calls it while it goes out
+    name = "the response"
 
     def send(self, channel: Channel) -> bool:
         """Send the reply; True once Lambda has it. Raises `RuntimeApiError` when the API failed, and lets SIGTERM's
@@ -102,6 +104,8 @@ class Buffered(Reply):
 
 class ErrorReply(Reply):
     """An error document: the handler raised (or its result could not be marshalled) before any byte went out."""
+
+    name = "the error response"
 
     __slots__ = ("_raised", "error")
 

@@ -124,6 +124,7 @@ class ReturnedStream(Reply):
     first byte is then the handler's error, an error document as usual."""
 
     streamed: Streamed
+    name = "the response stream (the handler's generator)"
 
     def __init__(self, result: Any) -> None:
         self.content_type = HTTP_INTEGRATION if isinstance(result, StreamingResponse) else OCTET_STREAM
@@ -159,6 +160,7 @@ class ResponseStream(Reply):
     open."""
 
     streamed: Streamed
+    name = "the response stream (the handler's writer)"
 
     def __init__(self, channel: Channel) -> None:
         self._channel = channel

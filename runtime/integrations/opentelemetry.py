@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind
 
+from ..current import phase_time_left
 from ..hooks import defer
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ def instrument(
 
     The span: named after the function, kind SERVER, with `faas.invocation_id`, `faas.coldstart`,
     `cloud.resource_id` and `cloud.account.id`; an exception the handler raises is recorded and sets the status to
-    ERROR. The flush is deferred work named `runtime.integrations.opentelemetry.flush`."""
+    ERROR. The flush is deferred work named `runtime.integrations.opentelemetry.flush`; it waits at most
+    `flush_timeout_ms`, and never past the phase's time before the deadline."""
 
     def decorate(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         import inspect
@@ -91,9 +93,45 @@ def instrument(
 def flush(
     tracer_provider: trace.TracerProvider | None, meter_provider: metrics.MeterProvider | None, timeout_ms: int
 ) -> None:
-    """Export what the providers hold (the global ones by default). A provider without `force_flush` (the API's
-    no-op default, when the SDK is not configured) is skipped."""
-    for provider in (tracer_provider or trace.get_tracer_provider(), meter_provider or metrics.get_meter_provider()):
+    """Export what the providers hold (the global ones by default), within `timeout_ms` and the time the phase has
+    left: with the collector down, a flush that waited its full timeout would run the invocation into Lambda's
+    deadline, billed as a timeout and followed by a cold start. An export that did not finish in that time is a
+    `TimeoutError` (the phase logs it as this item's failure). A provider without `force_flush` (the API's no-op
+    default, when the SDK is not configured) is skipped.
+
+    The SDK's `force_flush` does not bound its own wait (BatchSpanProcessor exports synchronously, with retries, and
+    ignores `timeout_millis` in opentelemetry-sdk 1.45): it runs on a thread of its own, and the phase waits for that
+    thread no longer than the time given. An export still running then goes on in the background."""
+    for kind, provider in (
+        ("spans", tracer_provider or trace.get_tracer_provider()),
+        ("metrics", meter_provider or metrics.get_meter_provider()),
+    ):
         force_flush = getattr(provider, "force_flush", None)
-        if force_flush is not None:
-            force_flush(timeout_ms)
+        if force_flush is None:
+            continue
+        left_s = phase_time_left()
+        wait_ms = int(min(timeout_ms, left_s * 1000)) if left_s is not None else timeout_ms
+        if not _finished_within(wait_ms, force_flush):
+            raise TimeoutError(f"the OpenTelemetry {kind} export did not finish within {wait_ms} ms")
+
+
+def _finished_within(wait_ms: int, force_flush: Callable[[int], Any]) -> bool:
+    """Whether `force_flush(wait_ms)` returned within `wait_ms` and said it finished (its exception is raised)."""
+    import threading
+
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(force_flush(wait_ms))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="opentelemetry flush", daemon=True)
+    thread.start()
+    thread.join(wait_ms / 1000)
+    if not outcome:
+        return False
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0] is not False  # the SDK's providers return False when the export did not finish

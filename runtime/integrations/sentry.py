@@ -17,6 +17,7 @@ from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.utils import event_from_exception
 
+from ..current import phase_time_left
 from ..errors import ShutdownRequested
 from ..hooks import after_response
 from ..logformat import RUNTIME_LOGGER
@@ -83,7 +84,10 @@ def _capture(invocation: Invocation) -> None:
 
 
 def _flush(invocation: Invocation) -> None:
-    sentry_sdk.flush(timeout=AfterResponseIntegration.flush_timeout_s)
+    # Never past the phase's time: with Sentry unreachable, a longer wait would run the invocation into its deadline.
+    left_s = phase_time_left()
+    timeout_s = AfterResponseIntegration.flush_timeout_s
+    sentry_sdk.flush(timeout=min(timeout_s, left_s) if left_s is not None else timeout_s)
     # Breadcrumbs of this invocation stay with it.
     sentry_sdk.get_isolation_scope().clear_breadcrumbs()
 

@@ -243,3 +243,13 @@ def test_work_that_runs_into_the_margin_is_reported_as_overran(api: LambdaApiSer
     output = process.wait_output(" timed out in ")
     assert "round3.past_the_phase_deadline.<locals>.slow overran" in output, output
     assert "slow ok" not in output
+
+
+# 9. The watchdog names a running stream --------------------------------------------------------------------------
+
+
+def test_the_watchdog_names_a_stream_that_runs_into_the_deadline(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("round3.stalled_stream")
+    api.submit(b"{}", timeout_s=1.5)
+    output = process.wait_output("watchdog: ")
+    assert "watchdog: the response stream (the handler's generator) is still running" in output, output

@@ -113,3 +113,25 @@ def test_sentry_captures_the_unhandled_error_and_sends_it_after_the_response(
     assert [crumb["message"] for crumb in event["breadcrumbs"]["values"]] == ["order o-2"]
     assert len(recorder.posts) == 1
     shut_down(process)
+
+
+def test_flushes_to_a_backend_that_is_down_end_within_the_phases_time(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    """Issue 21 item 5: each flush is capped at the time the phase has left, so the invocation ends before Lambda's
+    deadline (no timeout, no cold start after it) and an export that did not finish is reported as failed."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as blackhole:  # accepts (the backlog), never answers
+        backend = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
+        process = start("telemetry_down.handler", {"BACKEND": backend, "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+        for event in ({"fail": True}, {}):
+            request_id = api.submit(json.dumps(event).encode(), timeout_s=3.0)
+            api.wait_ended(request_id, wait_s=20)
+            # The runtime itself called /next: the invocation was not ended by its deadline.
+            assert api.timing(request_id).runtime_next_at > 0
+        output = process.output()
+        assert "runtime.integrations.opentelemetry.flush failed: TimeoutError: the OpenTelemetry spans export" in output
+        assert "Task timed out" not in output
+        assert len(api.find("/invocation/next")) == 3  # one process served both: no reset, no cold start
+        # (No clean-exit check: at exit the OpenTelemetry SDK's own atexit shutdown waits for its stuck export.)

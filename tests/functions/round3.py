@@ -154,3 +154,9 @@ def past_the_phase_deadline(event: Any, context: Any) -> str:
 
     defer(slow)
     return "ok"
+
+
+def stalled_stream(event: Any, context: Any) -> Iterator[bytes]:
+    yield b"first"
+    time.sleep(5)  # into the deadline
+    yield b"never"

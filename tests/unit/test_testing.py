@@ -120,3 +120,48 @@ def test_failing_and_overdue_work_is_reported_as_the_phase_reports_it() -> None:
     ]
     # With 100 ms to the deadline and 200 ms kept free before it, there is no time left: skipped, by name.
     assert [result for _, result in invoke(handler, timeout_ms=100).run_after_response()] == ["skipped"]
+
+
+# Streams: the helper runs the handler step the runtime runs (issue 21 item 8) -------------------------------------
+
+
+def test_a_generator_handler_streams_its_bytes_and_the_hooks_see_what_went_out(own_hooks: list[str]) -> None:
+    def handler(event: Any, context: Any) -> Iterator[bytes]:
+        defer(own_hooks.append, "after the stream")
+        yield b"one "
+        yield "two"
+
+    outcome = invoke(handler, {})
+    assert outcome.error is None and outcome.body == b"one two"
+    streamed = outcome.invocation.streamed
+    assert streamed is not None and (streamed.chunks, streamed.bytes_sent, streamed.complete) == (2, 7, True)
+    assert short(outcome.deferred) == ["append"]
+    outcome.run_after_response()
+    assert own_hooks == ["after the stream"]
+
+
+def test_a_streaming_writer_handler_with_its_http_prelude(own_hooks: list[str]) -> None:
+    from runtime.streaming import ResponseStream, streaming
+
+    @streaming
+    def handler(event: Any, stream: ResponseStream, context: Any) -> None:
+        stream.set_http(201, {"x-app": "1"})
+        stream.write("hello")
+        stream.close()
+        own_hooks.append("after close")
+
+    outcome = invoke(handler, {})
+    assert outcome.error is None and own_hooks == ["after close"]
+    prelude, _, body = (outcome.body or b"").partition(b"\0" * 8)
+    assert prelude == b'{"statusCode":201,"headers":{"x-app":"1"}}' and body == b"hello"
+    assert outcome.invocation.streamed is not None and outcome.invocation.streamed.chunks == 1
+
+
+def test_a_stream_that_fails_after_its_first_byte_is_the_outcomes_error() -> None:
+    def handler(event: Any, context: Any) -> Iterator[bytes]:
+        yield b"partial"
+        raise ValueError("the export broke")
+
+    outcome = invoke(handler, {})
+    assert isinstance(outcome.error, ValueError) and outcome.body == b"partial"
+    assert outcome.invocation.streamed is not None and outcome.invocation.streamed.error is outcome.error
