@@ -64,9 +64,10 @@ def _text(name: str, raw: str) -> str:
 
 
 def _header_value(name: str, raw: str) -> str:
-    # Sent as the Lambda-Extension-Name header (platform §3.1): a CR or LF would end the header early (a second header,
-    # or a broken request), a control character is not allowed in a header value, and a non-ASCII character would
-    # reach Lambda as Latin-1 bytes, not the UTF-8 of any file name in /opt/extensions it is compared with (§3.2).
+    # The extension's name is sent in a header of its registration (platform §3.1): a CR or LF would end the header
+    # early (a second header, or a broken request), a control character is not allowed in a header value, and a
+    # non-ASCII character would reach Lambda as Latin-1 bytes, not the UTF-8 of any file name in /opt/extensions it
+    # is compared with (§3.2).
     if not (raw.isascii() and raw.isprintable()):
         raise ConfigError(f"{name} must be printable ASCII (it is sent in an HTTP header), not {raw!r}")
     return raw
