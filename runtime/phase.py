@@ -81,12 +81,14 @@ class PhaseRunner:
     def run(self, invocation: Invocation) -> PhaseReport:
         """Run deferred tasks, then hooks, within the invocation's deadline; never raises but ShutdownRequested."""
         deferred = self.lifetime.deferred
+        self._invocation = invocation  # SIGTERM during the phase: the shutdown phase runs the rest with it
         queue: deque[Task] = deque(due_hooks(self.registry.hooks, invocation, count=True))
         # The runtime's own tasks (the GC option's collection) alone make no summary record: one log line per
         # invocation is the user's choice, not the side effect of a setting. Their failures are still logged.
         built_in_only = not queue and not deferred.work
         queue.extend(due_hooks(self._extra, invocation, count=True))
         if not queue and deferred.close_if_done():  # nothing to run, the common case
+            self._invocation = None
             self._cancel_leftover_tasks(invocation.request_id)
             return PhaseReport(invocation.request_id)
         # Published before the deferred work is taken: SIGTERM at any point finds each task either in the published
@@ -100,7 +102,7 @@ class PhaseRunner:
             deadline_ms = min(deadline_ms, time.time() * 1000 + self.budget_ms)
         self._drain_until_closed(queue, deadline_ms, invocation, report)
         report.duration_ms = (time.monotonic() - started) * 1000
-        self._queue = None
+        self._queue = self._invocation = None
         self._cancel_leftover_tasks(invocation.request_id)
         if (
             report.items
@@ -134,7 +136,7 @@ class PhaseRunner:
         try:
             self._drain_until_closed(queue, time.time() * 1000 + budget_ms, invocation, report, announce=True)
         finally:
-            self._queue = None
+            self._queue = self._invocation = None
             lifetime.end()
         return report
 

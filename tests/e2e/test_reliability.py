@@ -152,17 +152,17 @@ def test_a_skipped_collection_turns_automatic_collection_back_on(api: LambdaApiS
 # 8. Deferred work belongs to the invocation that made it -------------------------------------------------------
 
 
-def test_a_thread_of_an_earlier_invocation_cannot_defer_into_the_current_one(
-    api: LambdaApiServer, start: StartRuntime
-) -> None:
+def test_a_thread_of_an_earlier_invocation_defers_into_the_open_one(api: LambdaApiServer, start: StartRuntime) -> None:
+    # Round 3 (issue 21 item 2): threads are reused by design (pools); a defer() made while an invocation is open
+    # joins that invocation's phase, whatever thread makes it.
     start("attack.dispatch")
     first, _ = run(api, {"call": "start_deferring_thread"})
-    _, late = run(api, {"call": "let_the_thread_defer"})
+    second, late = run(api, {"call": "let_the_thread_defer"})
     assert api.marks(f"thread-deferred-in-{first}")  # while its invocation was open: accepted, ran in its phase
-    assert not api.marks("thread-deferred-late")
-    assert isinstance(late, str) and late.startswith(
-        f"DeferError: defer() called from a thread started during invocation {first}, which is over"
-    ), late
+    assert late == "accepted"
+    [deferred_late] = api.marks("thread-deferred-late")
+    timing = api.timing(second)
+    assert timing.responded_at < deferred_late.at < timing.runtime_next_at  # in the second invocation's phase
 
 
 def test_a_fire_and_forget_task_does_not_run_in_the_next_phase(api: LambdaApiServer, start: StartRuntime) -> None:

@@ -150,7 +150,7 @@ def test_outside_an_invocation_the_apps_work_after_its_response_runs_before_retu
     assert (first["statusCode"], first["body"], second["body"]) == (200, "ok", "ok")
     assert ran == ["after", "after"]  # nothing is lost, nothing is left paused
     warnings = [r.getMessage() for r in caplog.records if "runs before returning" in r.getMessage()]
-    assert len(warnings) == 1 and "outside an invocation" in warnings[0]
+    assert len(warnings) == 1 and "no invocation is open" in warnings[0]
 
 
 @pytest.mark.parametrize("failure", ["raises", "returns-early", "bad-message"])
