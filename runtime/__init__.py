@@ -1,12 +1,12 @@
 """A custom Python runtime for AWS Lambda with a built-in after-response phase: `after_response`, `defer`,
 `on_shutdown`."""
 
+from ._typing import TYPE_CHECKING
 from .context import LambdaContext
 from .current import phase_time_left
 from .hooks import DeferError, after_response, defer, on_shutdown
 from .invocation import Invocation
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from .handler import Handler
 

@@ -8,7 +8,8 @@ runs only while the runtime awaits something on it; between invocations it is st
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+from ._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     import asyncio
     from typing import Any

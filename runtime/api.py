@@ -6,10 +6,10 @@ go through `httpclient.HttpConnection`, one connection per API user (the loop's 
 
 from __future__ import annotations
 
+from ._typing import TYPE_CHECKING
 from .httpclient import HttpConnection, NoReply, Response, RuntimeApiError, is_number
 from .invocation import Request
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Final

@@ -1,16 +1,19 @@
-"""Configuration: the only place that reads the environment, once, at start-up.
+"""Configuration: where the runtime's settings are read, each with one parser and one default.
 
 `SETTINGS` is the one source of each `RUNTIME_*` setting: its variable, its default, how it is parsed and what it
-means. `Config` is built from it, a bad value becomes an init error naming the variable, and a test holds the
-README's configuration table to it.
+means. `Config` is built from it and from Lambda's variables once, at start-up; a bad value becomes an init error
+naming the variable, and a test holds the README's configuration table to it. A setting of the web bridge, which
+user code builds at import, has no `Config` attribute: the bridge reads it with `read_setting()`, through the same
+`Setting`, after start-up has checked it. Lambda's variables that describe the process rather than configure the
+runtime (`AWS_REGION` for a span, `AWS_EXECUTION_ENV`, the exec wrapper before start-up) are read where they are used.
 """
 
 from __future__ import annotations
 
+from ._typing import TYPE_CHECKING
 from .context import FunctionInfo
 from .logformat import LEVELS
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
@@ -23,11 +26,14 @@ class ConfigError(Exception):
 
 
 class Setting:
-    """One `RUNTIME_*` variable: the attribute of `Config` it sets, its default, its parser and its meaning."""
+    """One `RUNTIME_*` variable: the attribute of `Config` it sets (None: read with `read_setting()`), its default,
+    its parser and its meaning."""
 
     __slots__ = ("attribute", "default", "doc", "env", "parse")
 
-    def __init__(self, env: str, attribute: str, default: Any, parse: Callable[[str, str], Any], doc: str) -> None:
+    def __init__(
+        self, env: str, attribute: str | None, default: Any, parse: Callable[[str, str], Any], doc: str
+    ) -> None:
         self.env = env
         self.attribute = attribute
         self.default = default
@@ -102,7 +108,7 @@ SETTINGS: tuple[Setting, ...] = (
             "`after_response`: collect garbage in the phase instead of during handlers"),
     Setting("RUNTIME_GC_EVERY", "gc_every", 1, _whole(minimum=1), "collect every N invocations"),
     Setting("RUNTIME_GC_RSS_MB", "gc_rss_mb", 0, _whole(), "collect only above M MB of resident memory"),
-    Setting("RUNTIME_INVOKE_MODE", "invoke_mode", "buffered", _choice("buffered", "response_stream"),
+    Setting("RUNTIME_INVOKE_MODE", None, "buffered", _choice("buffered", "response_stream"),
             "how `runtime.web` answers: `response_stream` streams the app's response (a function URL or API "
             "Gateway route configured to stream)"),
     Setting("RUNTIME_PHASE_BUDGET_MS", "phase_budget_ms", 0, _whole(),
@@ -127,7 +133,6 @@ class Config:
     gc_every: int
     gc_rss_mb: int
     phase_budget_ms: int
-    invoke_mode: str
 
     def __init__(
         self,
@@ -157,7 +162,9 @@ class Config:
         #: Lambda Managed Instances: the Unix socket each worker connects its stdout and stderr to
         self.log_provider_socket = log_provider_socket
         for setting in SETTINGS:
-            setattr(self, setting.attribute, setting.read(settings or {}))
+            value = setting.read(settings or {})  # every one checked at start-up
+            if setting.attribute is not None:
+                setattr(self, setting.attribute, value)
 
     @property
     def initialised_ahead(self) -> bool:
@@ -194,3 +201,11 @@ class Config:
             max_concurrency=_whole(minimum=1)("AWS_LAMBDA_MAX_CONCURRENCY", concurrency) if concurrency else None,
             log_provider_socket=environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET") or None,
         )
+
+
+def read_setting(env: str) -> Any:
+    """The value of the `RUNTIME_*` setting `env` in this process, by its `Setting` (its default when unset)."""
+    import os
+
+    setting = next(setting for setting in SETTINGS if setting.env == env)
+    return setting.read(os.environ)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+from ._typing import TYPE_CHECKING
 from .errors import ContextUnmarshalError
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from typing import Any
 

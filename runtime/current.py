@@ -19,7 +19,8 @@ import os
 import sys
 import time
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+from ._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from .hooks import Task
     from .invocation import Request

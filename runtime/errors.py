@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+from ._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Any
 
@@ -14,6 +15,13 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # RAPID crops the X-Ray cause to 64 KiB (platform §1.4); the innermost frames and the start of the message matter most.
 _XRAY_MAX_MESSAGE = 4096
 _XRAY_MAX_FRAMES = 64
+
+
+# The runtime's exit statuses, here only (main and the worker pool's parent exit with them): 1 for a failed init (as
+# awslambdaric), 2 when the Runtime API is unusable. A worker does not tell its parent the API is lost by its status
+# (user code exits 2 as well: argparse, click) but on its pipe (workers.report_api_lost).
+EXIT_INIT_ERROR = 1
+EXIT_API_ERROR = 2
 
 
 class ShutdownRequested(BaseException):

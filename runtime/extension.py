@@ -19,10 +19,10 @@ from __future__ import annotations
 import _thread
 import time
 
+from ._typing import TYPE_CHECKING
 from .api import ExtensionApi
 from .logs import runtime_logger, thread_warning
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from .current import Activity
     from .invocation import Request

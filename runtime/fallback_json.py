@@ -10,7 +10,8 @@ import decimal
 import simplejson
 from simplejson.raw_json import RawJSON
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+from ._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Any
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ._typing import TYPE_CHECKING
 from .context import LambdaContext, parse_header_json
 from .current import leave_if_forked_child
 from .errors import (
@@ -20,7 +21,6 @@ from .invocation import Invocation
 from .marshal import marshal_result, unmarshal_event
 from .reply import Buffered, ErrorReply
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any

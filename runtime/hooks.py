@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from ._typing import overload
+from ._typing import TYPE_CHECKING, overload
 from .current import NOT_OPEN, DeferError, open_invocation
 from .invocation import Invocation
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, Literal, TypeVar

@@ -12,7 +12,8 @@ import _socket
 import os
 import select
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+from ._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Final, NoReturn
 

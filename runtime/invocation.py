@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+from ._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Any, Final
 

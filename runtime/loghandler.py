@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ._typing import TYPE_CHECKING
 from .current import request_ids
 from .errors import ShutdownRequested, safe_str
 from .logformat import (
@@ -20,7 +21,6 @@ from .logformat import (
     indent,
 )
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
+from ._typing import TYPE_CHECKING
 from .current import request_ids
 from .logformat import (
     JSON_DATE_FORMAT,
@@ -28,7 +29,6 @@ from .logformat import (
 )
 from .marshal import to_json
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     import logging
     from importlib.machinery import ModuleSpec

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 
 from . import logs
+from ._typing import TYPE_CHECKING
 from .api import RuntimeApiError
 from .errors import ShutdownRequested
 from .handler import HandlerCall
 from .reply import ApiChannel
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Iterable
 

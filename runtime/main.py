@@ -14,10 +14,11 @@ import os
 import sys
 
 from . import logs
+from ._typing import TYPE_CHECKING
 from .api import RuntimeApi, RuntimeApiError
 from .config import Config, ConfigError
 from .current import Lifetime, serve_in_this_process
-from .errors import ErrorReport, ShutdownRequested, report_from_exception
+from .errors import EXIT_API_ERROR, EXIT_INIT_ERROR, ErrorReport, ShutdownRequested, report_from_exception
 from .extension import InternalExtension
 from .handler import load_handler, refuse_shadowing_modules
 from .hooks import registry
@@ -27,18 +28,11 @@ from .memory import keep_heap_between_invocations
 from .observe import PhaseObserver
 from .phase import PhaseRunner
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from types import FrameType
     from typing import NoReturn
 
     from .handler import Handler
-
-# The runtime's exit statuses, here only (the worker pool's parent exits with them too): 1 for a failed init (as
-# awslambdaric), 2 when the Runtime API is unusable. A worker does not tell its parent the API is lost by its status
-# (user code exits 2 as well: argparse, click) but on its pipe (workers.report_api_lost).
-EXIT_INIT_ERROR = 1
-EXIT_API_ERROR = 2
 
 
 # The command the shell `bootstrap` runs after the interpreter (argv: bootstrap's directory, then its arguments): the

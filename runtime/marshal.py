@@ -20,9 +20,9 @@ from __future__ import annotations
 import _json
 import gc
 
+from ._typing import TYPE_CHECKING
 from .errors import MarshalError, UnmarshalError
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from typing import Any
 

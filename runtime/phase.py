@@ -14,12 +14,12 @@ from __future__ import annotations
 import sys
 import time
 
+from ._typing import TYPE_CHECKING
 from .current import leave_if_forked_child
 from .errors import ShutdownRequested, TimeLimitExpired, safe_str
 from .invocation import Invocation
 from .logs import runtime_logger
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections import deque
     from collections.abc import Callable, Iterable

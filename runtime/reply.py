@@ -15,11 +15,11 @@ Failures are told apart here, once for every kind of reply:
 from __future__ import annotations
 
 from . import logs
+from ._typing import TYPE_CHECKING
 from .api import NoReply, RejectedRequest
 from .errors import report_from_exception
 from .marshal import to_ascii_json, to_json
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable
 

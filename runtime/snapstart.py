@@ -13,11 +13,11 @@ from __future__ import annotations
 import sys
 
 from . import logs
+from ._typing import TYPE_CHECKING
 from .api import RuntimeApi, RuntimeApiError
 from .errors import ShutdownRequested, report_from_exception
 from .marshal import to_json
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, NoReturn

@@ -11,12 +11,12 @@ replies (reply.py): the loop sends them as it sends any other.
 
 from __future__ import annotations
 
+from ._typing import TYPE_CHECKING
 from .api import RejectedRequest
 from .errors import ShutdownRequested
 from .marshal import to_json
 from .reply import Reply, deliver, refused, unhandled
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
     from typing import Any

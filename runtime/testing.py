@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from ._typing import TYPE_CHECKING
 from .context import FunctionInfo, LambdaContext
 from .current import Lifetime
 from .handler import HandlerCall
@@ -26,7 +27,6 @@ from .invocation import Invocation, Request
 from .phase import PhaseRunner, due_hooks
 from .reply import Channel
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any

@@ -25,10 +25,10 @@ import sys
 import time
 
 from . import logs
+from ._typing import TYPE_CHECKING
 from .api import RejectedRequest, RuntimeApi, RuntimeApiError
-from .main import EXIT_API_ERROR, EXIT_INIT_ERROR
+from .errors import EXIT_API_ERROR, EXIT_INIT_ERROR
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import NoReturn

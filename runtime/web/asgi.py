@@ -8,6 +8,7 @@ startup runs once, when the handler is made (at init); lifespan shutdown runs on
 from __future__ import annotations
 
 from .. import aio, hooks, logs
+from .._typing import TYPE_CHECKING
 from ..errors import ShutdownRequested
 from .events import (
     SERVER_ERROR,
@@ -19,7 +20,6 @@ from .events import (
     streams,
 )
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
@@ -339,15 +339,9 @@ def _startup_limit_s() -> float:
 
 def _shutdown_budget_ms() -> int:
     """RUNTIME_SHUTDOWN_BUDGET_MS as the runtime read it at start-up (its default when unset)."""
-    import os
+    from ..config import read_setting
 
-    from ..config import SETTINGS, ConfigError
-
-    setting = next(s for s in SETTINGS if s.env == "RUNTIME_SHUTDOWN_BUDGET_MS")
-    try:
-        return int(setting.read(os.environ))
-    except ConfigError:  # refused at start-up already; not reached
-        return int(setting.default)
+    return int(read_setting("RUNTIME_SHUTDOWN_BUDGET_MS"))
 
 
 def _error(task: asyncio.Task[None]) -> BaseException | None:

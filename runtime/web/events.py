@@ -11,7 +11,8 @@ import base64
 import binascii
 from urllib.parse import unquote, unquote_plus, urlencode
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
+from .._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
@@ -340,9 +341,9 @@ def _keys(event: Any) -> str:
 def streams(invoke_mode: str | None) -> bool:
     """Whether an adapter streams its responses: `invoke_mode`, else RUNTIME_INVOKE_MODE, else buffered. A function
     streams only when its Function URL or API Gateway route is configured to: `/next` does not tell."""
-    import os
+    from ..config import read_setting
 
-    mode = invoke_mode or os.environ.get("RUNTIME_INVOKE_MODE") or "buffered"
+    mode = invoke_mode or read_setting("RUNTIME_INVOKE_MODE")
     if mode not in ("buffered", "response_stream"):
         raise ValueError(f"invoke_mode must be 'buffered' or 'response_stream', not {mode!r}")
     return mode == "response_stream"

@@ -11,6 +11,7 @@ import io
 import sys
 
 from .. import hooks, logs
+from .._typing import TYPE_CHECKING
 from .events import (
     SERVER_ERROR,
     TEXT_MEDIA_TYPES,
@@ -21,7 +22,6 @@ from .events import (
     streams,
 )
 
-TYPE_CHECKING = False  # `typing` costs ~8 ms of cold start: it is for the type checker only
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType

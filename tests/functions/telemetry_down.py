@@ -24,7 +24,7 @@ sentry_sdk.init(
 )
 
 
-@instrument(tracer_provider=provider, flush_timeout_ms=30_000)
+@instrument(tracer_provider=provider, flush_timeout_ms=30_000)  # type: ignore[untyped-decorator]
 def handler(event: Any, context: Any) -> dict[str, bool]:
     if event.get("fail"):
         raise ValueError("card declined")  # an event for Sentry to send

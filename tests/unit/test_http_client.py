@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from runtime.api import RuntimeApi, RuntimeApiError, parse_invocation
 from runtime.httpclient import HttpConnection
 from tests.rawserver import RawServer, Script
+from tests.support import wait_until
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_keep_alive_loss_is_retried_once_on_a_fresh_connection(
     server = raw_api(script)
     api = client(server.address)
     api.next_invocation()
-    time.sleep(0.05)
+    wait_until(lambda: server.finished == 1)  # the server has closed the first connection: the client is idle on it
     assert api.next_invocation().request_id == "req-1"
     assert server.connections == 2
 

@@ -126,7 +126,7 @@ def test_failing_and_overdue_work_is_reported_as_the_phase_reports_it() -> None:
 
 
 def test_a_generator_handler_streams_its_bytes_and_the_hooks_see_what_went_out(own_hooks: list[str]) -> None:
-    def handler(event: Any, context: Any) -> Iterator[bytes]:
+    def handler(event: Any, context: Any) -> Iterator[bytes | str]:
         defer(own_hooks.append, "after the stream")
         yield b"one "
         yield "two"
