@@ -10,7 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import report
-from .runs import FULL, QUICK, Bench, venv_python
+from .model import FULL, QUICK
+from .runs import Bench, venv_python
 from .stub import BenchError
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

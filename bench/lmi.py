@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .runs import FUNCTIONS, ROOT, Results
+from .model import FUNCTIONS, ROOT, Results
 from .stats import percentile
 
 WORKERS = 4

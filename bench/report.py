@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from html import escape
 
-from .runs import Results
+from .model import Results
 from .stats import median
 
 TIMES = "\N{MULTIPLICATION SIGN}"

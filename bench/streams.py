@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from emulator.server import LambdaApiServer
 
-from .runs import FUNCTIONS, Results, Runtime
+from .model import FUNCTIONS, Results, Runtime
 from .stats import percentile
 from .stub import clean_env
 
