@@ -17,6 +17,8 @@ class RawServer:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.connections = 0
+        #: connections whose script has returned and which are closed
+        self.finished = 0
         self.received: list[bytes] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -32,8 +34,11 @@ class RawServer:
             threading.Thread(target=self._run, args=(connection, index), daemon=True).start()
 
     def _run(self, connection: socket.socket, index: int) -> None:
-        with connection:
-            self.script(connection, index)
+        try:
+            with connection:
+                self.script(connection, index)
+        finally:
+            self.finished += 1
 
     def read_request(self, connection: socket.socket) -> bytes:
         request = read_request(connection)

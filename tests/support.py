@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,6 +98,15 @@ class Process:
                 raise AssertionError(f"{text!r} not in the output within {timeout} s:\n{out}")
             time.sleep(0.01)
         return out
+
+
+def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0) -> None:
+    """Poll `predicate` until it is true; AssertionError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # bounded by the deadline
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s")
+        time.sleep(0.005)
 
 
 def start_runtime(

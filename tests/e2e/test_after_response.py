@@ -169,8 +169,7 @@ def test_sigterm_during_the_phase_runs_pending_work_and_shutdown_hooks(
 ) -> None:
     process = start("phase.handler")
     api.submit(json.dumps({"defer_slow": 5}).encode())
-    api.wait_for(lambda: bool(api.find("/response")))
-    time.sleep(0.2)  # inside time.sleep(5), the first deferred task
+    api.wait_for(lambda: bool(api.marks("slow-deferred-sleeping")))  # inside time.sleep(5), the first deferred task
     sent = time.monotonic()
     process.popen.send_signal(signal.SIGTERM)
     assert process.wait(5) == 0

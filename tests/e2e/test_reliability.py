@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -106,7 +107,7 @@ def test_a_slow_shutdown_hook_is_named_before_it_is_cut(api: LambdaApiServer, st
     process = start("attack.ok", {"SLOW_SHUTDOWN": "1"})
     run(api, {})
     os.kill(process.pid, signal.SIGTERM)
-    time.sleep(0.5)
+    api.wait_for(lambda: bool(api.marks("slow-shutdown-running")))  # cut while it runs, as Lambda's SIGKILL does
     process.popen.kill()
     process.wait(10)
     assert "shutdown: running attack.slow_shutdown" in process.output()
@@ -339,16 +340,22 @@ def test_a_unicode_digit_in_a_setting_is_an_init_error(api: LambdaApiServer, sta
 def test_sigterm_during_a_slow_extension_registration_runs_the_shutdown_path(
     api: LambdaApiServer, start: StartRuntime
 ) -> None:
+    shut_down = threading.Event()
+
     def slow_register(request: Recorded) -> None:
         if request.path.endswith("/register"):
-            time.sleep(2)
+            shut_down.wait(10)  # answered only once the runtime has exited (or after 10 s, and the test fails)
 
     api.interceptor = slow_register  # returns None: the server answers as usual
-    process = start("phase.handler")
-    api.wait_for(lambda: bool(api.find("/register")))
-    time.sleep(0.3)  # init done: the main thread waits for the registration
+    process = start("init_waits.handler")
+    # Init done: the main thread blocks in the wait for the registration's answer, SIGTERM's handler installed.
+    api.wait_for(lambda: bool(api.marks("init-waiting")))
     os.kill(process.pid, signal.SIGTERM)
-    assert process.wait(10) == 0
+    try:
+        assert process.wait(5) == 0
+    finally:
+        shut_down.set()
+    assert not api.find("/invocation/next")  # it never got past the registration
     assert "Traceback" not in process.output()
     assert api.marks("shutdown-hook")
 

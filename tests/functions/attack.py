@@ -189,4 +189,5 @@ def say_goodbye() -> None:
 @on_shutdown
 def slow_shutdown() -> None:
     if os.environ.get("SLOW_SHUTDOWN"):
+        mark("slow-shutdown-running")
         time.sleep(5)

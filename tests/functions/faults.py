@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from marks import mark  # type: ignore[import-not-found]  # tests/functions is the task root
+from marks import mark, mark_when_main_thread_blocks, when_main_thread_blocks  # type: ignore[import-not-found]
 
 from runtime import Invocation, after_response, defer, on_shutdown
 
@@ -35,7 +35,16 @@ def leave_a_thread(event: Any, context: Any) -> Any:
 
 def sleep_in_handler(event: Any, context: Any) -> Any:
     defer(mark, "deferred-before-sigterm")
-    mark("handler-sleeping")
+    mark_when_main_thread_blocks("sleep", "handler-sleeping")  # once the main thread is inside the sleep below
+    time.sleep(30)
+    return "never"
+
+
+def sigterm_to_a_thread_while_the_handler_sleeps(event: Any, context: Any) -> Any:
+    """SIGTERM reaches a thread of the function, not the main thread, while the main thread sleeps in the handler (the
+    kernel gives a process's signal to any thread that does not block it)."""
+    defer(mark, "deferred-before-sigterm")
+    when_main_thread_blocks("sleep", lambda: signal.pthread_kill(threading.get_ident(), signal.SIGTERM))
     time.sleep(30)
     return "never"
 
@@ -59,10 +68,11 @@ def closing() -> None:
 
 def sigterm_to_another_thread(event: Any, context: Any) -> Any:
     """After this invocation, a thread of the function gets SIGTERM itself while the main thread waits in /next."""
-
-    def later() -> None:
-        time.sleep(0.3)
-        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
-
-    threading.Thread(target=later, daemon=True).start()
+    when_main_thread_blocks("poll", lambda: signal.pthread_kill(threading.get_ident(), signal.SIGTERM))
     return "ok"
+
+
+def mark_when_waiting_for_next(event: Any, context: Any) -> Any:
+    """Returns the event; once the runtime waits in the next /next, marks "waiting-for-next"."""
+    mark_when_main_thread_blocks("poll", "waiting-for-next")
+    return event

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import http.client
 import os
+import platform
+import threading
+import time
+from collections.abc import Callable
+
+# The system calls the runtime's main thread blocks in, by the number /proc/PID/task/TID/syscall shows (x86_64 and
+# aarch64): `poll` is the wait for a reply in /next and for the extension's registration, `sleep` is `time.sleep()`.
+_SYSCALLS = {
+    "x86_64": {"poll": {7, 271}, "sleep": {35, 230}},
+    "aarch64": {"poll": {73}, "sleep": {101, 115}},
+}
 
 
 def mark(name: str) -> None:
@@ -13,3 +24,37 @@ def mark(name: str) -> None:
         connection.getresponse().read()
     finally:
         connection.close()
+
+
+def main_thread_blocked_in(call: str) -> bool:
+    """Whether the main thread is blocked in the kernel in `call` ("poll" or "sleep") right now."""
+    numbers = _SYSCALLS[platform.machine()][call]
+    main = threading.main_thread().native_id
+    try:
+        with open(f"/proc/self/task/{main}/syscall") as status:
+            number = status.read().split(" ", 1)[0]
+    except OSError:
+        return False
+    return number.isdigit() and int(number) in numbers
+
+
+def when_main_thread_blocks(call: str, then: Callable[[], None], timeout_s: float = 10.0) -> None:
+    """From a thread of its own: once the main thread is blocked in `call` (in a C call it cannot leave on its own,
+    where only a signal reaches it), run `then()`. What a test waits for to know the runtime reached that point:
+    a mark written before it is reached would let the test act too early."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout_s
+        while not main_thread_blocked_in(call):  # bounded by the deadline
+            if time.monotonic() > deadline:
+                mark(f"main-thread-never-blocked-in-{call}")
+                return
+            time.sleep(0.001)
+        then()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def mark_when_main_thread_blocks(call: str, name: str) -> None:
+    """`mark(name)` once the main thread is blocked in `call` (see `when_main_thread_blocks`)."""
+    when_main_thread_blocks(call, lambda: mark(name))

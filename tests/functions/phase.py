@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from marks import mark  # type: ignore[import-not-found]  # tests/functions is the task root
+from marks import mark, mark_when_main_thread_blocks  # type: ignore[import-not-found]  # tests/functions is the task root
 
 from runtime import Invocation, after_response, defer, on_shutdown
 
@@ -36,6 +36,7 @@ def handler(event: dict[str, Any], context: Any) -> Any:
         defer(async_mark("coroutine-object"))
     if event.get("defer_slow"):
         defer(time.sleep, event["defer_slow"])
+        mark_when_main_thread_blocks("sleep", "slow-deferred-sleeping")  # once the main thread is in that sleep
         defer(mark, "after-slow")
     if event.get("defer_forever"):
         defer(defer_again, 0)
