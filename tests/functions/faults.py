@@ -68,11 +68,12 @@ def closing() -> None:
 
 def sigterm_to_another_thread(event: Any, context: Any) -> Any:
     """After this invocation, a thread of the function gets SIGTERM itself while the main thread waits in /next."""
-    when_main_thread_blocks("poll", lambda: signal.pthread_kill(threading.get_ident(), signal.SIGTERM))
+    # Deferred: the main thread's next wait on a socket after its phase (the POST's reply is before) is /next's.
+    defer(when_main_thread_blocks, "socket", lambda: signal.pthread_kill(threading.get_ident(), signal.SIGTERM))
     return "ok"
 
 
 def mark_when_waiting_for_next(event: Any, context: Any) -> Any:
     """Returns the event; once the runtime waits in the next /next, marks "waiting-for-next"."""
-    mark_when_main_thread_blocks("poll", "waiting-for-next")
+    defer(mark_when_main_thread_blocks, "socket", "waiting-for-next")  # from the phase, as above
     return event

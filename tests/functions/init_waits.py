@@ -9,7 +9,7 @@ from marks import mark, mark_when_main_thread_blocks  # type: ignore[import-not-
 
 from runtime import on_shutdown
 
-mark_when_main_thread_blocks("poll", "init-waiting")
+mark_when_main_thread_blocks("socket", "init-waiting")
 
 
 def handler(event: Any, context: Any) -> Any:

@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 
 # The system calls the runtime's main thread blocks in, by the number /proc/PID/task/TID/syscall shows (x86_64 and
-# aarch64): `poll` is the wait for a reply in /next and for the extension's registration, `sleep` is `time.sleep()`.
+# aarch64): `socket` is a wait for a reply (poll, select or a read on the socket: /next, the extension's
+# registration), `sleep` is `time.sleep()`.
 _SYSCALLS = {
-    "x86_64": {"poll": {7, 271}, "sleep": {35, 230}},
-    "aarch64": {"poll": {73}, "sleep": {101, 115}},
+    "x86_64": {"socket": {0, 7, 23, 45, 47, 232, 270, 271, 281}, "sleep": {35, 230}},
+    "aarch64": {"socket": {22, 63, 72, 73, 207, 212}, "sleep": {101, 115}},
 }
 
 
@@ -27,7 +28,7 @@ def mark(name: str) -> None:
 
 
 def main_thread_blocked_in(call: str) -> bool:
-    """Whether the main thread is blocked in the kernel in `call` ("poll" or "sleep") right now."""
+    """Whether the main thread is blocked in the kernel in `call` ("socket" or "sleep") right now."""
     numbers = _SYSCALLS[platform.machine()][call]
     main = threading.main_thread().native_id
     try:
