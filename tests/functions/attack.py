@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from marks import mark  # type: ignore[import-not-found]  # tests/functions is the task root
+from marks import mark, mark_when_main_thread_blocks  # type: ignore[import-not-found]  # tests/functions is the task root
 
 from runtime import DeferError, Invocation, after_response, defer, on_shutdown
 
@@ -54,7 +54,7 @@ def _fork_and_return() -> None:
 
 def defer_then_sleep(event: dict[str, Any], context: Any) -> Any:
     defer(mark, "deferred-before-sigterm")
-    mark("handler-sleeping")
+    mark_when_main_thread_blocks("sleep", "handler-sleeping")  # once the main thread is inside the sleep below
     time.sleep(30)
     return "never"
 
@@ -75,7 +75,7 @@ def dispatch(event: dict[str, Any], context: Any) -> Any:
 def slow_when_asked(invocation: Invocation) -> None:
     event = invocation.event if isinstance(invocation.event, dict) else {}
     if event.get("hook_sleep"):
-        mark("slow-hook-sleeping")
+        mark_when_main_thread_blocks("sleep", "slow-hook-sleeping")  # once the main thread is inside the sleep below
         time.sleep(event["hook_sleep"])
 
 
