@@ -65,10 +65,9 @@ class RejectedRequest(RuntimeApiError):
 class RuntimeApi:
     """The Runtime API calls of the loop, named after its verbs (platform §1.2)."""
 
-    def __init__(self, address: str, wakeup_fd: int | None = None) -> None:
+    def __init__(self, address: str) -> None:
         self.address = address
         self._http = HttpConnection(address)
-        self._wakeup_fd = wakeup_fd
 
     def close(self) -> None:
         self._http.close()
@@ -80,7 +79,8 @@ class RuntimeApi:
 
     def next_invocation(self) -> Request:
         """`GET /runtime/invocation/next`: for Lambda, the runtime is done with the last invocation; block until the
-        next one comes. Any signal wakes the wait (see HttpConnection.wait_for_reply), so SIGTERM is handled at once."""
+        next one comes. SIGTERM interrupts the wait, whichever thread the kernel gave it to (main.py relays it to the
+        main thread)."""
         response = self._long_poll(RUNTIME_PREFIX + "/invocation/next")
         return parse_invocation(response.headers, response.body)
 
@@ -129,8 +129,6 @@ class RuntimeApi:
     def _long_poll(self, path: str) -> Response:
         """A GET that waits for Lambda, woken by any signal; anything but 200 means the API cannot be used."""
         self._http.send_request("GET", path)
-        if self._wakeup_fd is not None:
-            self._http.wait_for_reply(self._wakeup_fd)
         response = self._http.read_response()
         if response.status != 200:
             raise RuntimeApiError(

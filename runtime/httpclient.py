@@ -9,7 +9,6 @@ from __future__ import annotations
 
 # `_socket`, not `socket`: the module `socket` spends ~2 ms of every cold start building enums of its constants.
 import _socket
-import os
 import select
 
 from ._typing import TYPE_CHECKING
@@ -61,8 +60,6 @@ class HttpConnection:
         self._buffer = bytearray()
         # The request whose reply has not been read: (method, path, head, body).
         self._unanswered: tuple[str, str, bytes, bytes] = ("", "", b"", b"")
-        self._poller: select.poll | None = None
-        self._poll_fd = -1
 
     def close(self) -> None:
         if self._sock is not None:
@@ -106,27 +103,6 @@ class HttpConnection:
         if self._buffer or self._idle is None:
             return True
         return bool(self._idle.poll(timeout_s * 1000))
-
-    def wait_for_reply(self, wakeup_fd: int) -> None:
-        """Block until the reply starts to arrive, waking up on `wakeup_fd` too.
-
-        The kernel may deliver SIGTERM to any thread of the process. Python runs the handler on the main thread, but
-        a main thread blocked in `recv` would not notice until the reply came; `signal.set_wakeup_fd` makes every
-        signal readable on `wakeup_fd`, so the main thread returns to Python and the handler runs at once.
-        """
-        if self._buffer or self._sock is None:
-            return
-        poller = self._poller
-        if poller is None or self._poll_fd != self._sock.fileno():
-            poller = self._poller = select.poll()
-            poller.register(self._sock.fileno(), select.POLLIN)
-            poller.register(wakeup_fd, select.POLLIN)
-            self._poll_fd = self._sock.fileno()
-        while True:
-            for fd, _ in poller.poll():
-                if fd != wakeup_fd:
-                    return
-                os.read(wakeup_fd, 512)  # the signal handler runs on the next bytecode
 
     def read_response(self) -> Response:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 # `_signal`, not `signal`: the module `signal` builds enums of the signal numbers at import (~1 ms).
 import _signal
+import _thread
 import gc
 import os
 import sys
@@ -82,7 +83,7 @@ def main() -> NoReturn:
     logs.setup(config.log_format, config.log_level, telemetry_fd, config.runtime_log_level)
     if config.max_concurrency is not None:
         _serve_in_workers(config)
-    _serve(config, RuntimeApi(config.runtime_api, _signal_wakeup_fd()))
+    _serve(config, RuntimeApi(config.runtime_api))
 
 
 def _serve_in_workers(config: Config) -> NoReturn:
@@ -90,7 +91,7 @@ def _serve_in_workers(config: Config) -> NoReturn:
 
     def start(index: int, ready_fd: int) -> NoReturn:
         serve_in_this_process()  # a worker the pool forked serves; a child its handler forks does not
-        _serve(config, WorkerApi(config.runtime_api, _signal_wakeup_fd()), worker=index, ready_fd=ready_fd)
+        _serve(config, WorkerApi(config.runtime_api), worker=index, ready_fd=ready_fd)
 
     Pool(config, start).run()
 
@@ -112,6 +113,7 @@ def _serve(config: Config, api: RuntimeApi, worker: int | None = None, ready_fd:
     if config.initialised_ahead:
         preload()  # simplejson, which this runtime otherwise imports at the first result that needs it
     _signal.signal(_signal.SIGTERM, _raise_shutdown)
+    _relay_sigterm()
     if ready_fd is not None:
         from .workers import report_ready
 
@@ -195,18 +197,43 @@ def _fail_before_config(exc: ConfigError) -> NoReturn:
     sys.exit(EXIT_INIT_ERROR)
 
 
-def _signal_wakeup_fd() -> int:
-    """A pipe every signal writes to, whichever thread the kernel delivers it to (see RuntimeApi.next_invocation)."""
+# Set by `_raise_shutdown` as its first step: the main thread has taken SIGTERM (read by the relay's thread).
+_shutdown_started = False
+
+
+def _relay_sigterm() -> None:
+    """Make SIGTERM reach the main thread's Python code, whatever the main thread is blocked in.
+
+    `_raise_shutdown` is Python code: CPython runs it on the main thread, between two bytecodes. The kernel may deliver
+    SIGTERM to any thread (another thread of the function, the watchdog), or to the main thread in the few
+    instructions between its last check for signals and a blocking call (`time.sleep`, `recv`, a lock, /next's
+    wait): then no system call of the main thread is interrupted, and the handler waits until that call returns, the
+    shutdown never runs within Lambda's 500 ms. Every signal writes its number to a pipe (`set_wakeup_fd`); this
+    thread reads it and, until the handler has run, sends SIGTERM to the main thread itself, which interrupts the
+    call it is blocked in (EINTR: CPython runs the handler and the call raises ShutdownRequested)."""
     read_end, write_end = os.pipe()
-    os.set_blocking(read_end, False)
     os.set_blocking(write_end, False)
     _signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-    return read_end
+    _thread.start_new_thread(_relay, (read_end, _thread.get_ident()))
+
+
+def _relay(read_end: int, main_thread: int) -> None:
+    import time
+
+    while _signal.SIGTERM not in os.read(read_end, 512):
+        pass  # another signal (the user's own handlers): not this thread's business
+    for _ in range(400):  # 2 s: Lambda's SIGKILL comes after 500 ms; a C call that retries EINTR itself is lost anyway
+        time.sleep(0.005)  # the main thread's own check first: the relay is for a main thread that missed it
+        if _shutdown_started:
+            return
+        _signal.pthread_kill(main_thread, _signal.SIGTERM)
 
 
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
     # Unwind the main thread wherever it is (waiting in /next, in the handler, in a hook) to the shutdown phase,
     # once: a worker may get SIGTERM twice (Lambda's, to the process group, and its parent's).
+    global _shutdown_started
+    _shutdown_started = True
     _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     raise ShutdownRequested()
 

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,13 +123,6 @@ def test_sigterm_in_the_handler_runs_what_was_deferred_and_the_shutdown_hooks(
     assert not api.find("/response")
 
 
-@pytest.mark.xfail(
-    raises=subprocess.TimeoutExpired,
-    reason="runtime fault (issue 21, item 10): the SIGTERM handler is Python code that runs only on the main thread "
-    "between bytecodes; a SIGTERM the kernel gives to another thread (or to the main thread just before it blocks) "
-    "sets a flag and nothing wakes the main thread from a C call (time.sleep, recv, a lock): no shutdown until it "
-    "returns. Fixed by relaying SIGTERM to the main thread from a thread of the runtime (proposed patch in the report)",
-)
 def test_sigterm_that_reaches_another_thread_while_the_handler_blocks_still_shuts_down(
     api: LambdaApiServer, start: StartRuntime
 ) -> None:
