@@ -247,13 +247,13 @@ class _StreamOut:
     def finish(self, error: BaseException | None) -> bool:
         """End the stream, with the error trailers for `error`; True once Lambda took it."""
         self._streamed.error = error
+        trailers = None
+        if error is not None:  # logged even when the stream has nowhere to go any more
+            report = unhandled(error, self._channel.request_id)
+            trailers = (report.error_type, to_json(report.to_dict()))
         writer = self._writer
         if writer is None:
             return False
-        trailers = None
-        if error is not None:
-            report = unhandled(error, self._channel.request_id)
-            trailers = (report.error_type, to_json(report.to_dict()))
         self._streamed.complete = deliver(lambda: writer.finish(trailers))
         return self._streamed.complete
 

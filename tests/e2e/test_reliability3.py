@@ -16,7 +16,7 @@ import pytest
 from emulator.server import LambdaApiServer, Result
 from tests.conftest import StartRuntime
 from tests.rawserver import ACCEPTED, NEXT_HEAD, RawServer, Script, is_next
-from tests.support import start_runtime
+from tests.support import start_runtime, wait_until
 
 
 def run(api: LambdaApiServer, event: object, timeout_s: float | None = None) -> tuple[str, Result]:
@@ -176,7 +176,7 @@ def test_an_early_413_to_a_stream_is_the_apis_refusal_and_no_trailers_follow(
     process = start_runtime(server.address, "round3.two_chunks")
     try:
         # The phase ran (its hook's mark comes to this server as GET /test/mark/...), then the next /next.
-        _wait(lambda: sum(map(is_next, lines)) >= 2)
+        wait_until(lambda: sum(map(is_next, lines)) >= 2)
         output = process.output()
         assert "the Runtime API refused the invocation's result: 413" in output, output
         assert "Traceback" not in output and "answered 404" not in output, output
@@ -205,16 +205,6 @@ def test_a_reset_mid_stream_is_the_apis_failure_and_the_runtime_exits(raw_api: C
         assert sum(map(is_next, lines)) == 1 and not any(b"/error" in line for line in lines), lines
     finally:
         process.stop()
-
-
-def _wait(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("not reached within the time")
-        time.sleep(0.01)
 
 
 # 7. SIGTERM mid-stream: the stream is cut short, and says so -----------------------------------------------------

@@ -157,6 +157,20 @@ def concurrently(emulator: Rie | Served, events: list[dict[str, Any]]) -> list[t
 
 
 @pytest.mark.parametrize("where", ["rie", "emulator"])
+def full_capacity(emulator: Rie) -> list[tuple[int, Any, float]]:
+    """WORKERS invocations at once, each served, once a replaced worker is back: until the replacement has waited out
+    the 1 s minimum lifetime and done its init, a request may find no free worker, or be handed to the dead worker's
+    /next (RIE then reports an error). Bounded: full capacity must be back within 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        results = concurrently(emulator, [{"sleep_ms": 300}] * WORKERS)
+        if all(status == 200 and "pid" in result for status, result, _ in results) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert all(status == 200 and "pid" in result for status, result, _ in results), (results, emulator.process.output())
+    return results
+
+
 def test_invocations_run_at_once_in_different_workers(where: str, request: pytest.FixtureRequest) -> None:
     emulator, _ = request.getfixturevalue("lmi" if where == "rie" else "emulated")
     results = concurrently(emulator, [{"sleep_ms": 500}] * WORKERS)
@@ -202,16 +216,7 @@ def test_a_killed_worker_is_replaced_and_capacity_comes_back(lmi: tuple[Rie, Pat
     _, body, _ = invoke(emulator, {})
     os.kill(body["pid"], signal.SIGKILL)
     emulator.process.wait_output(f"(pid {body['pid']}) was killed by signal 9: starting a replacement")
-    # Until the replacement has waited out the 1 s minimum lifetime and done its init, a request may find no free
-    # worker, or be handed to the killed worker's /next (RIE then reports an error). Bounded: full capacity must
-    # be back within 10 s.
-    deadline = time.monotonic() + 10
-    while True:
-        results = concurrently(emulator, [{"sleep_ms": 300}] * WORKERS)
-        if all(status == 200 and "pid" in result for status, result, _ in results) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert all(status == 200 and "pid" in result for status, result, _ in results), (results, emulator.process.output())
+    results = full_capacity(emulator)
     assert body["pid"] not in {result["pid"] for _, result, _ in results}
 
 
@@ -258,15 +263,7 @@ def test_a_handlers_sys_exit_2_replaces_only_its_worker() -> None:
         release.touch()
         status, body, _ = held.result(timeout=30)
         assert (status, body["held"]) == (200, True), emulator.process.output()
-        # Until the replacement has waited out the 1 s minimum lifetime and done its init, a request may find no
-        # free worker. Bounded: full capacity must be back within 10 s.
-        deadline = time.monotonic() + 10
-        while True:
-            results = concurrently(emulator, [{"sleep_ms": 300}] * WORKERS)
-            if all(status == 200 and "pid" in result for status, result, _ in results) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        results = full_capacity(emulator)
         output = emulator.process.output()
-        assert all(status == 200 and "pid" in result for status, result, _ in results), (results, output)
         assert len({result["pid"] for _, result, _ in results}) == WORKERS
         assert "lost the Runtime API" not in output and "Runtime exited" not in output, output

@@ -43,6 +43,6 @@ def test_soak() -> None:
         assert final[counter] == INVOCATIONS, counter  # every one ran, and none twice
     assert final["rss_kb"] - warm["rss_kb"] <= RSS_GROWTH_BOUND_KB
     assert final["fds"] == warm["fds"]
-    assert final["threads"] == warm["threads"] == 2  # the main thread and the extension's
+    assert final["threads"] == warm["threads"] == 3  # the main thread, the extension's and the SIGTERM relay
     unexplained = [line for line in lines if "WARNING" in line or "ERROR" in line or "Traceback" in line]
     assert unexplained == []
