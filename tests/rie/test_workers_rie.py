@@ -156,7 +156,6 @@ def concurrently(emulator: Rie | Served, events: list[dict[str, Any]]) -> list[t
         return list(pool.map(lambda event: invoke(emulator, event), events))
 
 
-@pytest.mark.parametrize("where", ["rie", "emulator"])
 def full_capacity(emulator: Rie) -> list[tuple[int, Any, float]]:
     """WORKERS invocations at once, each served, once a replaced worker is back: until the replacement has waited out
     the 1 s minimum lifetime and done its init, a request may find no free worker, or be handed to the dead worker's
@@ -171,6 +170,7 @@ def full_capacity(emulator: Rie) -> list[tuple[int, Any, float]]:
     return results
 
 
+@pytest.mark.parametrize("where", ["rie", "emulator"])
 def test_invocations_run_at_once_in_different_workers(where: str, request: pytest.FixtureRequest) -> None:
     emulator, _ = request.getfixturevalue("lmi" if where == "rie" else "emulated")
     results = concurrently(emulator, [{"sleep_ms": 500}] * WORKERS)
