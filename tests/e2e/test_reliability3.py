@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -133,8 +134,13 @@ def test_sys_exit_in_a_stream_ends_it_runs_the_phase_then_exits(api: LambdaApiSe
 
 def _stream_server(answer: Callable[[socket.socket], None]) -> tuple[Script, list[bytes]]:
     """A Runtime API that hands out one invocation, reads the streamed POST's head and first chunk, then `answer`s;
-    it records every request line, and holds a second /next open (the test stops the runtime)."""
+    it records every request line, and holds a second /next open (the test stops the runtime).
+
+    The function's mark after its first chunk is answered only once `answer` has run, so the rest of the stream is
+    written after the API's answer, never before it (had the whole stream gone out first, a reset would come after
+    a complete request: a different case, counted as delivered)."""
     lines: list[bytes] = []
+    answered = threading.Event()
 
     def script(connection: socket.socket, _: int) -> None:
         while True:
@@ -155,8 +161,14 @@ def _stream_server(answer: Callable[[socket.socket], None]) -> tuple[Script, lis
                 while b"\r\n" not in body or len(body) < 1000:  # the first chunk, 1000 bytes
                     body += connection.recv(65536)
                 answer(connection)
+                answered.set()
+                if connection.fileno() != -1:
+                    while connection.recv(65536):  # until the runtime closes: closing first would reset it
+                        pass
                 return
             else:
+                if b"/test/mark/first-chunk-made" in lines[-1]:
+                    answered.wait(10)
                 connection.sendall(ACCEPTED)  # a mark
 
     return script, lines
@@ -168,8 +180,6 @@ def test_an_early_413_to_a_stream_is_the_apis_refusal_and_no_trailers_follow(
     def too_large(connection: socket.socket) -> None:
         connection.sendall(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
         connection.shutdown(socket.SHUT_WR)
-        while connection.recv(65536):  # the runtime stops sending; nothing more is asked of it
-            pass
 
     script, lines = _stream_server(too_large)
     server = raw_api(script)
