@@ -10,7 +10,7 @@ from .invocation import Invocation
 if TYPE_CHECKING:
     from .handler import Handler
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
     "DeferError",
     "Handler",
