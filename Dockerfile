@@ -44,21 +44,23 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
 
 # The runtime first: this layer is shared by every function image and cached across builds.
-COPY pyproject.toml README.md /src/runtime/
+COPY pyproject.toml README.md LICENSE /src/runtime/
+COPY scripts/after-response-runtime /src/runtime/scripts/
 COPY runtime/ /src/runtime/runtime/
 # --target: a plain folder, not the interpreter's site-packages, so the final stage can copy it
-# without pip. bin/: console scripts a dependency may bring, of no use in Lambda.
-# bootstrap goes where /lambda-entrypoint.sh execs it: not the repository's shell script but its
-# image form, a Python script whose shebang names the interpreter, so that no shell starts at every
-# cold start (~0.5 ms). The interpreter is known here; the shell script is for zips, where
-# RUNTIME_PYTHON names it at run time. --no-compile, then compileall with unchecked-hash: the .pyc
+# without pip. bootstrap goes where /lambda-entrypoint.sh execs it: not the repository's shell
+# script but the wheel's command (bin/after-response-runtime), a Python script whose shebang pip
+# points at the interpreter, so that no shell starts at every cold start (~0.5 ms); -u is added to
+# that shebang (stdout unbuffered by the interpreter, not by a wrapper). The rest of bin/ (scripts
+# a dependency may bring) is of no use in Lambda. The shell script is for zips, where
+# RUNTIME_PYTHON names the interpreter at run time. --no-compile, then compileall with unchecked-hash: the .pyc
 # files stay valid whatever mtimes the layers give the .py files, and Lambda's read-only file
 # system means a missing .pyc is recompiled at every cold start.
 # chmod: readable by the unprivileged user Lambda runs the function as, whatever the modes were.
 RUN "${RUNTIME_PYTHON}" -m pip install --no-cache-dir --no-compile \
         --target "${LAMBDA_RUNTIME_DIR}" /src/runtime \
+    && sed '1s/$/ -u/' "${LAMBDA_RUNTIME_DIR}/bin/after-response-runtime" > "${LAMBDA_RUNTIME_DIR}/bootstrap" \
     && rm -rf "${LAMBDA_RUNTIME_DIR:?}/bin" \
-    && printf '#!%s -u\nfrom runtime.main import bootstrap\nbootstrap()\n' "${RUNTIME_PYTHON}" > "${LAMBDA_RUNTIME_DIR}/bootstrap" \
     && chmod 0755 "${LAMBDA_RUNTIME_DIR}/bootstrap" \
     && "${RUNTIME_PYTHON}" -m compileall -q -j 0 --invalidation-mode unchecked-hash "${LAMBDA_RUNTIME_DIR}" \
     && chmod -R a+rX "${LAMBDA_RUNTIME_DIR}"
