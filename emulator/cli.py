@@ -1,13 +1,17 @@
-"""`python -m emulator`: run a function locally through the emulator, with real Lambda's timing.
+"""`lambda-emulator` (`python -m emulator`): run a function locally through the emulator, with real Lambda's timing.
 
-python -m emulator invoke app.handler --task-root examples/hello --event '{"name": "Ada"}'
-python -m emulator serve app.handler --task-root examples/hello --port 9000
+lambda-emulator invoke app.handler --task-root examples/hello --event '{"name": "Ada"}'
+lambda-emulator serve app.handler --task-root examples/hello --port 9000 --watch
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -16,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .environment import Emulator
+from .environment import Emulator, RuntimeNotFound
 from .server import RESPONSE_MODE_HEADER, Result, invoke_headers
 from .timeline import to_svg
 
@@ -27,23 +31,38 @@ class UsageError(Exception):
     """A mistake in the command line: printed as one line, exit status 2."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+# Lambda's rule for a function name (CreateFunction's FunctionName, the name alone).
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+RUNTIME_HELP = (
+    "the command that starts the runtime, as shell words; the handler is appended. Default: the runtime installed "
+    "with the emulator (in a clone of the repository, its bootstrap). For example --runtime 'python -m awslambdaric' "
+    "runs the function on AWS's runtime interface client instead, for a side-by-side comparison"
+)
+
+
+def run() -> None:
+    """The `lambda-emulator` command (the distribution's console script)."""
+    sys.exit(main(prog="lambda-emulator"))
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m emulator") -> int:
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     try:
         emulator = _emulator(args)
         if args.command == "invoke":
             return _invoke(emulator, args)
         return _serve(emulator, args)
-    except UsageError as exc:
+    except (UsageError, RuntimeNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__.splitlines()[0])
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (("invoke", "run one invocation and print its response and timeline"),
                        ("serve", "serve a RIE-compatible invoke endpoint on loopback")):  # fmt: skip
@@ -55,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--log-format", choices=["text", "json"], help="AWS_LAMBDA_LOG_FORMAT")
         command.add_argument("--log-level", help="AWS_LAMBDA_LOG_LEVEL (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)")
         command.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra variable")
+        command.add_argument(
+            "--function-name",
+            default="function",
+            help="AWS_LAMBDA_FUNCTION_NAME, also the last part of the invoked function ARN (default function)",
+        )
+        command.add_argument("--runtime", metavar="COMMAND", help=RUNTIME_HELP)
         command.add_argument(
             "--concurrency",
             type=int,
@@ -70,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--repeat", type=int, default=1, help="invoke this many times (default 1)")
         else:
             command.add_argument("--port", type=int, default=9000, help="port on 127.0.0.1 (default 9000)")
+            command.add_argument(
+                "--watch",
+                action="store_true",
+                help="when a .py file under the task root changed, the next invocation starts the function anew (a "
+                "cold start, as after a deployment); checked before each invocation",
+            )
     return parser
 
 
@@ -90,6 +121,9 @@ def _emulator(args: argparse.Namespace) -> Emulator:
         raise UsageError("--timeout must be more than 0 seconds")
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be 1 or more")
+    if not _FUNCTION_NAME.fullmatch(args.function_name):
+        raise UsageError(f"--function-name {args.function_name!r} is not 1 to 64 letters, digits, - or _")
+    command = _runtime_command(args.runtime) if args.runtime is not None else None
     event = _read_event(args) if args.command == "invoke" else b""
     args.event_bytes = event
     return Emulator(
@@ -101,7 +135,25 @@ def _emulator(args: argparse.Namespace) -> Emulator:
         log_level=args.log_level,
         env=env,
         concurrency=args.concurrency,
+        function_name=args.function_name,
+        command=command,
+        watch=getattr(args, "watch", False),
     )
+
+
+def _runtime_command(text: str) -> list[str]:
+    """--runtime's command: its words, the first a program found on PATH or a path to an executable."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--runtime {text!r}: {exc}") from None
+    if not words:
+        raise UsageError("--runtime is empty")
+    if shutil.which(words[0]) is None:
+        raise UsageError(f"--runtime {text!r}: {words[0]!r} is not a program found on PATH or an executable")
+    if os.sep in words[0]:
+        words[0] = os.path.abspath(words[0])  # relative to where the emulator was started, not to the task root
+    return words
 
 
 def _read_event(args: argparse.Namespace) -> bytes:

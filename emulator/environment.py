@@ -11,6 +11,7 @@ like latency; this emulator shows it as Lambda does. "platform §N" is docs/plat
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
 import secrets
@@ -45,12 +46,39 @@ ResultCallback = Callable[[Result], None]
 ChunkCallback = Callable[[float, bytes, dict[str, str]], None]
 
 
+#: the command the runtime's distribution installs (its [tool.hatch.build.targets.wheel.shared-scripts])
+RUNTIME_SCRIPT = "after-response-runtime"
+RUNTIME_DISTRIBUTION = "lambda-after-response-runtime"
+
+
+class RuntimeNotFound(Exception):
+    """No runtime to start: the emulator is installed without the runtime beside it."""
+
+
 def find_bootstrap() -> list[str]:
-    """The repository's `bootstrap`, else the runtime as a module of this interpreter."""
-    candidate = Path(__file__).resolve().parent.parent / "bootstrap"
-    if candidate.is_file() and os.access(candidate, os.X_OK):
+    """The command that starts the runtime (the handler is appended).
+
+    In a clone of the repository, its `bootstrap` (the runtime as Lambda starts it, from the clone's `runtime/`).
+    Installed (`lambda-after-response-emulator`), the runtime installed in the same environment: the
+    `after-response-runtime` command beside this interpreter (a venv's bin folder), else `python -m runtime` with this
+    interpreter when its `runtime` package is the runtime. Neither: RuntimeNotFound, saying what to install.
+    """
+    clone = Path(__file__).resolve().parent.parent
+    candidate = clone / "bootstrap"
+    if candidate.is_file() and os.access(candidate, os.X_OK) and (clone / "runtime" / "main.py").is_file():
         return [str(candidate)]
-    return [sys.executable, "-u", "-m", "runtime"]
+    script = Path(sys.executable).parent / RUNTIME_SCRIPT
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    # Found, not imported: the emulator imports nothing of the runtime.
+    spec = importlib.util.find_spec("runtime")
+    if spec is not None and any(Path(place, "main.py").is_file() for place in spec.submodule_search_locations or []):
+        return [sys.executable, "-u", "-m", "runtime"]
+    raise RuntimeNotFound(
+        f"no runtime to start: {RUNTIME_DISTRIBUTION} is not installed in this environment ({sys.prefix}); "
+        f"install it there (pip install {RUNTIME_DISTRIBUTION}, or from a clone: pip install ./CLONE), "
+        "or name a runtime command with --runtime"
+    )
 
 
 class Emulator:
@@ -71,21 +99,35 @@ class Emulator:
         log: Callable[[str], None] | None = None,
         init_limit_s: float = INIT_LIMIT_S,
         concurrency: int | None = None,
+        watch: bool = False,
     ) -> None:
         self.handler = handler
         self.task_root = task_root.resolve()
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.function_name = function_name
+        self.extra_env = dict(env or {})
+        # The ARN the runtime is handed names this function in this region (context.invoked_function_arn).
+        self.region = self.extra_env.get("AWS_REGION") or os.environ.get("AWS_REGION", "us-east-1")
         self.log_format = log_format
         self.log_level = log_level
-        self.extra_env = dict(env or {})
         self.command = command or find_bootstrap()
         self.log = log or (lambda line: sys.stderr.write(line))
         self.init_limit_s = init_limit_s
         #: Lambda Managed Instances: invocations at once (worker processes); deadlines are reported, not enforced
         self.concurrency = concurrency
-        self.server = LambdaApiServer(timeout_s=timeout_s, concurrency=concurrency, route_at_init_end=True).start()
+        #: restart the runtime (a cold start, as after a deployment) when a .py file under the task root changed,
+        #: checked before each invocation
+        self.watch = watch
+        self._sources: dict[str, tuple[int, int]] = {}
+        self._in_flight = 0  # concurrent mode: invocations running, which a restart for --watch waits for
+        self.server = LambdaApiServer(
+            timeout_s=timeout_s,
+            concurrency=concurrency,
+            route_at_init_end=True,
+            function_name=function_name,
+            region=self.region,
+        ).start()
         self.process: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0
         self._lock = threading.Lock()
@@ -111,8 +153,8 @@ class Emulator:
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]") + secrets.token_hex(16),
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
-            "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
             "RUNTIME_PYTHON": sys.executable,
         }
         env.update({k: v for k, v in os.environ.items() if k.startswith("RUNTIME_") and k != "RUNTIME_PYTHON"})
@@ -132,6 +174,8 @@ class Emulator:
 
     def _start(self) -> None:
         self.server.reset()
+        if self.watch:
+            self._sources = python_sources(self.task_root)
         self._started_at = time.monotonic()
         self.process = subprocess.Popen(
             [*self.command, self.handler],
@@ -258,6 +302,16 @@ class Emulator:
         and the function timeout is reported to the handler but not enforced (platform §6)."""
         with self._lock:
             cold = self._start_if_needed()
+            self._in_flight += 1
+        try:
+            return self._run_concurrently(event, headers, on_result, cold)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _run_concurrently(
+        self, event: bytes, headers: Mapping[str, str] | None, on_result: ResultCallback | None, cold: bool
+    ) -> tuple[Result, Timeline]:
         request_id = self.server.submit(event, dict(headers or {}), self.timeout_s)
         while True:
             try:
@@ -279,6 +333,12 @@ class Emulator:
 
     def _start_if_needed(self) -> bool:
         """Start the environment if it is not running (a cold start: True). Called under `_lock`."""
+        if self.alive() and self.watch and self._in_flight == 0:
+            changed = _changed(self._sources, python_sources(self.task_root))
+            if changed:
+                # A deployment of the new code: the old environment gets its shutdown, the next one a cold start.
+                self.log(f"emulator: {changed} changed; restarting the function (a cold start)\n")
+                self.stop_environment()
         if self.alive():
             return False
         self.stop_environment()
@@ -390,6 +450,44 @@ class Emulator:
             with self._hooks_lock:
                 timeline.hooks = self._hooks.pop(request_id, [])
         return timeline
+
+
+# Folders --watch does not look into: not the function's own code, or too many files to scan before every invocation.
+_UNWATCHED = frozenset({"__pycache__", "node_modules", "site-packages"})
+
+
+def python_sources(task_root: Path) -> dict[str, tuple[int, int]]:
+    """Every .py file under `task_root` (path relative to it: modification time in ns, size), for --watch. Hidden
+    folders, __pycache__ and virtual environments (a folder with a pyvenv.cfg) are left out."""
+    found: dict[str, tuple[int, int]] = {}
+    folders = [str(task_root)]
+    while folders:
+        folder = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        if folder != str(task_root) and any(entry.name == "pyvenv.cfg" for entry in entries):
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not entry.name.startswith(".") and entry.name not in _UNWATCHED:
+                        folders.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    stat = entry.stat()
+                    found[os.path.relpath(entry.path, task_root)] = (stat.st_mtime_ns, stat.st_size)
+            except OSError:
+                continue
+    return found
+
+
+def _changed(before: Mapping[str, tuple[int, int]], after: Mapping[str, tuple[int, int]]) -> str | None:
+    """The first .py file added, removed or changed between two `python_sources`, else None."""
+    for path in sorted(before.keys() | after.keys()):
+        if before.get(path) != after.get(path):
+            return path
+    return None
 
 
 def _timeout_result(request_id: str, timeout_s: float) -> Result:

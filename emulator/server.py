@@ -144,8 +144,15 @@ class LambdaApiServer:
         timeout_s: float = 30.0,
         concurrency: int | None = None,
         route_at_init_end: bool = False,
+        function_name: str = "test_function",
+        region: str = "us-east-1",
+        account: str = "012345678912",
     ) -> None:
         self.timeout_s = timeout_s
+        #: the function the invocations are for: named in /next's Lambda-Runtime-Invoked-Function-Arn, the INVOKE
+        #: event's invokedFunctionArn and the extensions' registration reply. The defaults are RIE's.
+        self.function_name = function_name
+        self.function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
         #: Lambda Managed Instances: invocations run at once, one per worker connection waiting in /next; an
         #: invocation that finds none is refused with Runtime.Unavailable, as RIE's LMI mode does (platform §6)
         self.concurrency = concurrency
@@ -483,7 +490,7 @@ class LambdaApiServer:
         return {
             "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
             "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:012345678912:function:test_function",
+            "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
             "Content-Type": extra.pop("Content-Type", "application/json"),
             **extra,
         }
@@ -578,7 +585,7 @@ class LambdaApiServer:
             else:
                 extension = _Extension(str(uuid.uuid4()), name, list(events))
                 self._extensions[extension.id] = extension
-                body = json.dumps({"functionName": "test_function", "functionVersion": "$LATEST", "handler": ""})
+                body = json.dumps({"functionName": self.function_name, "functionVersion": "$LATEST", "handler": ""})
                 reply(200, {"Lambda-Extension-Identifier": extension.id}, body.encode())
 
     def _extension_next(self, request: Recorded, reply: Callable[[int, dict[str, str], bytes], None]) -> None:
@@ -618,7 +625,7 @@ class LambdaApiServer:
                 "eventType": "INVOKE",
                 "deadlineMs": invocation.deadline_ms,
                 "requestId": invocation.request_id,
-                "invokedFunctionArn": "arn:aws:lambda:us-east-1:012345678912:function:test_function",
+                "invokedFunctionArn": self.function_arn,
             }
         ).encode()
 

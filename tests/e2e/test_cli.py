@@ -201,3 +201,80 @@ def test_serve_streams_to_its_client_and_a_client_that_leaves_does_not_stop_the_
         assert server.output().count("streams.report ok") == server_output_before + 1, server.output()
     finally:
         server.stop()
+
+
+# The adoption path (issue 23): another runtime, the function name, --watch -----------------------------------------
+
+
+def test_runtime_runs_another_runtime_command_for_a_side_by_side_comparison(tmp_path: Path) -> None:
+    (tmp_path / "which.py").write_text(
+        "import sys\n"
+        "def handler(event, context):\n"
+        "    return {'awslambdaric': 'awslambdaric' in sys.modules, 'name': context.function_name,\n"
+        "            'arn': context.invoked_function_arn}\n"
+    )
+    for runtime, on_awslambdaric in ((f"{sys.executable} -m awslambdaric", True), (None, False)):
+        extra = ["--runtime", runtime] if runtime else []
+        done = cli("invoke", "which.handler", "--task-root", str(tmp_path), "--function-name", "side-by-side", *extra)
+        assert done.returncode == 0, done.stdout + done.stderr
+        response = json.loads(done.stdout.splitlines()[0].removeprefix("response: "))
+        assert response["awslambdaric"] is on_awslambdaric
+        assert response["name"] == "side-by-side" and response["arn"].endswith(":function:side-by-side")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--runtime", ""], "error: --runtime is empty"),
+        (["--runtime", "no-such-runtime -x"],
+         "error: --runtime 'no-such-runtime -x': 'no-such-runtime' is not a program found on PATH or an executable"),
+        (["--runtime", "python 'unclosed"], "error: --runtime \"python 'unclosed\": No closing quotation"),
+        (["--function-name", "my function"],
+         "error: --function-name 'my function' is not 1 to 64 letters, digits, - or _"),
+    ],
+)  # fmt: skip
+def test_a_wrong_runtime_or_function_name_gives_one_clear_line(args: list[str], message: str) -> None:
+    done = cli("invoke", "app.handler", "--task-root", str(EXAMPLE), *args)
+    assert done.returncode == 2
+    assert done.stderr.strip() == message
+
+
+def test_serve_watch_restarts_the_function_when_its_code_changes(tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text("def handler(event, context):\n    return 'one'\n")
+    port = free_port()
+    server = Process([sys.executable, "-m", "emulator", "serve", "app.handler", "--task-root", str(tmp_path),
+                      "--port", str(port), "--watch"], base_env(task_root=tmp_path), cwd=ROOT)  # fmt: skip
+    try:
+        server.wait_output("serving app.handler on http://127.0.0.1:")
+        http = urllib3.PoolManager()
+        url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+
+        def invoke() -> tuple[object, str]:
+            """The response, and the summary line `serve` printed for it."""
+            count = server.output().count("caller waited")
+            reply = http.request("POST", url, body=b"{}", timeout=30.0)
+            assert reply.status == 200
+            deadline = time.monotonic() + 10
+            while server.output().count("caller waited") == count:
+                assert time.monotonic() < deadline, server.output()
+                time.sleep(0.01)
+            return reply.json(), [line for line in server.output().splitlines() if "caller waited" in line][-1]
+
+        first, summary = invoke()
+        assert first == "one" and "(cold start)" in summary
+        again, summary = invoke()
+        assert again == "one" and "(cold start)" not in summary  # nothing changed: the warm environment
+        app.write_text("def handler(event, context):\n    return 'two, changed'\n")
+        (tmp_path / "helpers").mkdir()
+        changed, summary = invoke()
+        assert changed == "two, changed" and "(cold start)" in summary
+        assert server.output().count("emulator: app.py changed; restarting the function (a cold start)") == 1
+        # A new module in a folder counts too; the next invocation after it is warm again.
+        (tmp_path / "helpers" / "util.py").write_text("X = 1\n")
+        assert "(cold start)" in invoke()[1]
+        assert "emulator: helpers/util.py changed; restarting the function" in server.output()
+        assert "(cold start)" not in invoke()[1]
+        assert server.output().count("restarting the function") == 2
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,3 +173,18 @@ def test_the_environment_lambda_gives(tmp_path: Path) -> None:
     assert env["AWS_LAMBDA_RUNTIME_API"].startswith("127.0.0.1:")
     assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/function"
     assert "_LAMBDA_TELEMETRY_LOG_FD" not in env
+
+
+@pytest.mark.parametrize("function_name", [None, "orders-api"])
+def test_the_function_name_and_the_invoked_arn_agree(tmp_path: Path, function_name: str | None) -> None:
+    # Through the real bootstrap: the context the handler gets has the name of AWS_LAMBDA_FUNCTION_NAME, and the ARN
+    # /next hands over names the same function, in the region of AWS_REGION.
+    (tmp_path / "names.py").write_text(
+        "def handler(event, context):\n    return [context.function_name, context.invoked_function_arn]\n"
+    )
+    options: dict[str, Any] = {"function_name": function_name} if function_name else {}  # None: the default
+    with Emulator("names.handler", tmp_path, env={"AWS_REGION": "eu-west-1"}, log=lambda _: None, **options) as emu:
+        name, arn = json.loads(emu.invoke(b"{}")[0].body)
+    assert name == (function_name or "function")
+    assert arn == f"arn:aws:lambda:eu-west-1:012345678912:function:{name}"
+    assert arn.rsplit(":", 1)[1] == name
