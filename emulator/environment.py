@@ -1,11 +1,12 @@
 """A local Lambda execution environment with real Lambda's timing (platform §2-4).
 
-It runs the real `bootstrap` as a child process with the environment Lambda gives, serves it the Runtime and
-Extensions APIs (`server.py`), and plays the synchronous caller: the caller gets the result when the runtime POSTs
-it, the invocation ends when the runtime and its extensions call next, the function timeout covers the whole
-invocation including the after-response phase, and a timeout or a crash resets the environment (the next invoke is a
-cold start). RIE instead holds the caller's reply until `/next` (platform §2.2), which makes after-response work look
-like latency; this emulator shows it as Lambda does. "platform §N" is docs/platform.md.
+It runs the real runtime as a child process (the clone's `bootstrap`, or the runtime installed beside the emulator:
+`find_bootstrap`) with the environment Lambda gives, serves it the Runtime and Extensions APIs (`server.py`), and
+plays the synchronous caller: the caller gets the result when the runtime POSTs it, the invocation ends when the
+runtime and its extensions call next, the function timeout covers the whole invocation including the after-response
+phase, and a timeout or a crash resets the environment (the next invoke is a cold start). RIE instead holds the
+caller's reply until `/next` (platform §2.2), which makes after-response work look like latency; this emulator shows
+it as Lambda does. "platform §N" is docs/platform.md.
 """
 
 from __future__ import annotations
