@@ -7,8 +7,8 @@ The zip, unzipped by Lambda into /opt:
   runs it with its interpreter and arguments (docs/platform.md §5.8); it execs that interpreter on this runtime's
   loop instead of awslambdaric's.
 - `python/`: the `runtime` package and simplejson (its pure-Python wheel: one layer for every Python version and
-  both architectures). `--compile-with` writes `.pyc` files for each interpreter given (Lambda's /opt is read-only:
-  without them every cold start compiles the runtime again).
+  both architectures), without simplejson's test suite. `--compile-with` writes `.pyc` files for each interpreter
+  given (Lambda's /opt is read-only: without them every cold start compiles the runtime again).
 """
 
 from __future__ import annotations
@@ -41,6 +41,16 @@ exec "$1" -u -c '{BOOTSTRAP_CODE}' "$layer/python"
 """
 
 
+def drop_simplejson_tests(python_dir: Path) -> None:
+    """simplejson's wheel ships its own test suite (simplejson/tests/, about 40 modules): nothing imports it at run
+    time, so it goes, before compiling, and out of the wheel's RECORD too (which would list files that are not there).
+    """
+    shutil.rmtree(python_dir / "simplejson" / "tests", ignore_errors=True)
+    for record in python_dir.glob("simplejson-*.dist-info/RECORD"):
+        lines = record.read_text().splitlines(keepends=True)
+        record.write_text("".join(line for line in lines if not line.startswith("simplejson/tests/")))
+
+
 def build(out: Path, compilers: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp)
@@ -52,6 +62,7 @@ def build(out: Path, compilers: list[str]) -> None:
             check=True,
         )  # fmt: skip
         shutil.rmtree(python_dir / "bin", ignore_errors=True)
+        drop_simplejson_tests(python_dir)
         shutil.copytree(ROOT / "runtime", python_dir / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
         for python in compilers:
             subprocess.run(
