@@ -1,12 +1,22 @@
-"""A CDK app (Python) with the two ways to deploy a function on the after-response runtime (README "Deploying"):
+"""A CDK app (Python) with the ways to deploy a function on the after-response runtime (README "Deploying"); it
+declares the same functions as deploy/sam/template.yaml:
 
 - `WebFunction`: a container image from the repository's Dockerfile (the FastAPI app of images/web), with a Function
   URL;
+- `StreamFunction`: the same Dockerfile with images/stream (a handler returning a `StreamingResponse`), behind a
+  Function URL in `RESPONSE_STREAM` invoke mode;
 - `HelloFunction`: examples/hello as a zip on the managed python3.12 runtime, with this runtime's layer and
-  `AWS_LAMBDA_EXEC_WRAPPER=/opt/after-response`.
+  `AWS_LAMBDA_EXEC_WRAPPER=/opt/after-response`, published as the alias `live`; SnapStart off (see below).
 
-From the repository root: `make layer`, then `cd deploy/cdk && cdk deploy` (or `python deploy/cdk/app.py` to
-synthesize only; `CDK_OUTDIR` names the output folder). `AFTER_RESPONSE_LAYER_ZIP` points at another layer zip.
+Setup, from the repository root: the CDK CLI (`npm install -g aws-cdk`), and the app's Python packages in a virtual
+environment: `python3 -m venv .venv-cdk && . .venv-cdk/bin/activate && pip install -r deploy/cdk/requirements.txt`
+(aws-cdk-lib and constructs, in the ranges the project's own checks use). Then `make layer`, and
+`cd deploy/cdk && cdk deploy` with that environment active (cdk.json runs `python3 app.py`). `python deploy/cdk/app.py`
+only synthesizes (`CDK_OUTDIR` names the output folder); `AFTER_RESPONSE_LAYER_ZIP` points at another layer zip.
+
+The Function URLs are IAM-authenticated: sign requests with SigV4 for the service `lambda` (awscurl, curl
+--aws-sigv4, botocore's SigV4Auth), or put CloudFront with an origin access control in front; the comment at the top
+of deploy/sam/template.yaml shows the commands and cites AWS's pages.
 """
 
 from __future__ import annotations
@@ -16,28 +26,71 @@ import sys
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER_ZIP = Path(os.environ.get("AFTER_RESPONSE_LAYER_ZIP", ROOT / "dist" / "after-response-layer.zip"))
 
+# The architecture the functions run on, and the platform their images are built for: without an explicit platform
+# the image is built for the machine's own (linux/arm64 on an arm64 laptop), which an x86_64 function cannot run.
+# Both follow ARCHITECTURE: to deploy on Graviton, set it to lambda_.Architecture.ARM_64 and the images are built for
+# linux/arm64 too (the layer is pure Python and lists both architectures). The SAM template has the same switch
+# (Globals: Architectures).
+ARCHITECTURE = lambda_.Architecture.X86_64
+PLATFORMS = {
+    lambda_.Architecture.X86_64.name: ecr_assets.Platform.LINUX_AMD64,
+    lambda_.Architecture.ARM_64.name: ecr_assets.Platform.LINUX_ARM64,
+}
+PLATFORM = PLATFORMS[ARCHITECTURE.name]
+
+# SnapStart on HelloFunction: off. On Python it is billed (https://aws.amazon.com/lambda/pricing/#SnapStart_Pricing):
+# a cache charge per GB-second of memory for as long as each published version exists (3 hours minimum), and a
+# restore charge per GB each time an environment is restored; in us-east-1 at 512 MB about $1.95 per 30 days for
+# every version kept (0.5 GB x 2,592,000 s x $0.0000015046), whether invoked or not, plus $0.00007 per restore
+# (0.5 GB x $0.0001397998). `live` publishes a version at each deploy that changes the function (here the previous
+# one is deleted, as the CDK's version resource has no Retain policy; SAM's keeps them). This function's init is
+# small, and this runtime's SnapStart hooks are tested against the project's emulator, not on Lambda. To turn it on,
+# set SNAP_START = lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS (CloudFormation: SnapStart.ApplyOn
+# PublishedVersions) and invoke the alias `live`, not $LATEST.
+SNAP_START: lambda_.SnapStartConf | None = None
+
 
 class AfterResponseStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
 
-        # The image: the Dockerfile's build context is the repository root (its .dockerignore keeps it small).
+        def image(folder: str) -> lambda_.DockerImageCode:
+            # The Dockerfile's build context is the repository root (its .dockerignore keeps it small).
+            return lambda_.DockerImageCode.from_image_asset(
+                str(ROOT), file="Dockerfile", build_args={"FUNCTION_DIR": folder}, platform=PLATFORM
+            )
+
         web = lambda_.DockerImageFunction(
             self,
             "WebFunction",
-            code=lambda_.DockerImageCode.from_image_asset(
-                str(ROOT), file="Dockerfile", build_args={"FUNCTION_DIR": "images/web"}
-            ),
+            code=image("images/web"),
+            architecture=ARCHITECTURE,
+            environment={"AUDIT_URL": ""},
             memory_size=512,
             timeout=cdk.Duration.seconds(10),
         )
-        url = web.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+        web_url = web.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+
+        # RESPONSE_STREAM: the Function URL passes each chunk on as the runtime posts it (BUFFERED, the default,
+        # would wait for the whole body).
+        stream = lambda_.DockerImageFunction(
+            self,
+            "StreamFunction",
+            code=image("images/stream"),
+            architecture=ARCHITECTURE,
+            memory_size=512,
+            timeout=cdk.Duration.seconds(10),
+        )
+        stream_url = stream.add_function_url(
+            auth_type=lambda_.FunctionUrlAuthType.AWS_IAM, invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM
+        )
 
         # The layer on a managed runtime: the managed bootstrap runs the wrapper, which runs this runtime's loop.
         layer = lambda_.LayerVersion(
@@ -54,13 +107,17 @@ class AfterResponseStack(cdk.Stack):
             runtime=lambda_.Runtime.PYTHON_3_12,
             handler="app.handler",
             code=lambda_.Code.from_asset(str(ROOT / "examples" / "hello")),
+            architecture=ARCHITECTURE,
             layers=[layer],
             environment={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/after-response"},
             memory_size=512,
             timeout=cdk.Duration.seconds(10),
+            snap_start=SNAP_START,
         )
-        cdk.CfnOutput(self, "WebFunctionUrl", value=url.url)
-        cdk.CfnOutput(self, "HelloFunctionName", value=hello.function_name)
+        live = hello.add_alias("live")  # as SAM's AutoPublishAlias: a version published at each change
+        cdk.CfnOutput(self, "WebFunctionUrl", value=web_url.url)
+        cdk.CfnOutput(self, "StreamFunctionUrl", value=stream_url.url)
+        cdk.CfnOutput(self, "HelloFunctionAlias", value=live.function_arn)
 
 
 def main() -> None:
