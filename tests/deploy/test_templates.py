@@ -1,8 +1,9 @@
-"""The deployment templates (deploy/), validated offline: the SAM template with cfn-lint (the SAM transform
-included), the CDK app synthesized (jsii runs on this machine's Node.js) and its template linted too. Both declare the
-same choices, checked here on each: the streaming function behind a RESPONSE_STREAM Function URL, every function and
-image build pinned to x86_64, and SnapStart off. Each check is a function returning the problems it finds, run on the
-real template and on a copy broken on purpose (so that a check that can no longer fail is noticed)."""
+"""The deployment templates (deploy/), validated offline: the SAM template with cfn-lint (the version installed here
+does not run the SAM transform: it merges the Globals and checks the SAM resources against SAM's schemas), the CDK
+app synthesized (jsii runs on this machine's Node.js) and its template linted too. Both declare the same choices,
+checked here on each: the streaming function behind a RESPONSE_STREAM Function URL, every function and image build
+pinned to x86_64, and SnapStart off. Each check is a function returning the problems it finds, run on the real
+template and on a copy broken on purpose (so that a check that can no longer fail is noticed)."""
 
 from __future__ import annotations
 
