@@ -34,6 +34,11 @@ COVERED: list[tuple[str, str]] = [
         r"|curl -d '\{\"name\": \"Ada\"\}' http://localhost:9000/2015-03-31/functions/function/invocations$",
         "tests/images/test_images.py::test_hello_under_the_rie",
     ),
+    (
+        r"pip install -r deploy/cdk/requirements\.txt\b",
+        "tests/deploy/test_templates.py::test_the_cdk_requirements_match_the_dev_pins",
+    ),
+    (r"cd deploy/cdk && cdk deploy$", "tests/deploy/test_templates.py::test_the_cdk_app_synthesizes_all_functions"),
     (r"make layer\b", "tests/rie/test_layer.py::test_the_wrapper_runs_this_runtimes_loop_on_the_managed_interpreter"),
     (
         r"sam build -t deploy/sam/template\.yaml && sam deploy --guided$",
