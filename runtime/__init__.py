@@ -1,10 +1,10 @@
 """A custom Python runtime for AWS Lambda with a built-in after-response phase: `after_response`, `defer`,
-`on_shutdown`."""
+`on_init`, `on_shutdown`."""
 
 from ._typing import TYPE_CHECKING
 from .context import LambdaContext
 from .current import phase_time_left
-from .hooks import DeferError, after_response, defer, on_shutdown
+from .hooks import DeferError, after_response, defer, on_init, on_shutdown
 from .invocation import Invocation
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "after_response",
     "defer",
+    "on_init",
     "on_shutdown",
     "phase_time_left",
 ]

@@ -1,4 +1,5 @@
-"""The after-response API: `@after_response` hooks, per-invocation `defer()`, `@on_shutdown`, and the registry.
+"""The after-response API: `@after_response` hooks, per-invocation `defer()`, `@on_init`, `@on_shutdown`, and the
+registry.
 
 What the phase does with them (phase.py, README "The after-response phase"): deferred tasks first, in the order
 deferred, then hooks in registration order, work deferred while an item runs right after that item; a failing item
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     When = Literal["always", "success", "error"]
     F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["DeferError", "Invocation", "Registry", "Task", "after_response", "defer", "on_shutdown"]
+__all__ = ["DeferError", "Invocation", "Registry", "Task", "after_response", "defer", "on_init", "on_shutdown"]
 
 _WHEN = ("always", "success", "error")
 
@@ -76,6 +77,10 @@ class Registry:
     def __init__(self) -> None:
         self.hooks: list[Task] = []
         self.shutdown: list[Task] = []
+        #: `@on_init` hooks, in registration order; each one's `runs` says whether it has run
+        self.init: list[Task] = []
+        #: init has run (`run_init`): an `@on_init` hook registered from now on runs as it is registered
+        self.initialised = False
 
 
 registry = Registry()
@@ -119,6 +124,40 @@ def after_response(
         return hook
 
     return register(fn) if fn is not None else register
+
+
+def on_init(fn: F, /) -> F:
+    """Register `fn()` (plain or `async def`) to run once at init: after the handler's module is imported, before the
+    first invocation, in registration order.
+
+    An `async def` one runs on the runtime's event loop, the one `async def` handlers, hooks and deferred coroutines
+    run on: a client bound to the loop (an `aiohttp.ClientSession`), which cannot be made at import where no loop
+    runs, is made here and serves them all. An exception is an init error. Registered once init has run (a module
+    imported later), or under another runtime, it runs at once.
+    """
+    registry.init.append(Task(fn))
+    elsewhere = served_elsewhere()
+    if elsewhere:
+        _warn_elsewhere(f"@on_init hook {_name_of(fn)} runs as it is registered")
+    if registry.initialised or elsewhere:
+        run_init(registry)
+    return fn
+
+
+def run_init(hooks: Registry) -> None:
+    """Run the `@on_init` hooks that have not run yet, in registration order, coroutines on the runtime's event loop.
+    The first exception propagates: the caller's init fails (a hook that failed runs again at the next attempt, as
+    Lambda's next init would run it)."""
+    for task in hooks.init:
+        if task.runs:
+            continue
+        result = task.call(None)
+        if hasattr(result, "__await__"):
+            from . import aio
+
+            aio.result_of(result)
+        task.runs += 1
+    hooks.initialised = True
 
 
 @overload

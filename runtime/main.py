@@ -22,7 +22,7 @@ from .current import Lifetime, serve_in_this_process
 from .errors import EXIT_API_ERROR, EXIT_INIT_ERROR, ErrorReport, ShutdownRequested, report_from_exception
 from .extension import InternalExtension
 from .handler import load_handler, refuse_shadowing_modules
-from .hooks import registry
+from .hooks import registry, run_init
 from .loop import Loop
 from .marshal import preload, to_json
 from .memory import keep_heap_between_invocations
@@ -165,9 +165,27 @@ def _load(config: Config, api: RuntimeApi) -> Handler:
         sys.path.insert(0, config.task_root)
     try:
         refuse_shadowing_modules(config.task_root)
-        return load_handler(config.handler)
+        handler = load_handler(config.handler)
+        run_init(registry)  # the @on_init hooks: after the import, before the first /next
+        return handler
     except BaseException as exc:  # SystemExit at import too: reported, where awslambdaric would just exit
-        _report_init_error(api, report_from_exception(exc))
+        _report_init_error(api, _init_report(exc))
+
+
+# asyncio's message when something needs a running event loop where none runs, as at import: a client bound to the
+# loop (an aiohttp ClientSession) made at module level. The runtime's loop runs only while it awaits something.
+_NO_RUNNING_LOOP = "no running event loop"
+
+
+def _init_report(exc: BaseException) -> ErrorReport:
+    report = report_from_exception(exc)
+    if type(exc) is RuntimeError and report.error_message == _NO_RUNNING_LOOP:
+        report.error_message += (
+            ": an object bound to the event loop (an aiohttp ClientSession, ...) must be made while the loop runs: "
+            "make it in an `async def` function decorated with @runtime.on_init, which runs at init on the event "
+            "loop of async handlers and hooks"
+        )
+    return report
 
 
 def _report_init_error(api: RuntimeApi, report: ErrorReport) -> NoReturn:

@@ -22,7 +22,7 @@ from ._typing import TYPE_CHECKING
 from .context import FunctionInfo, LambdaContext
 from .current import Lifetime
 from .handler import HandlerCall
-from .hooks import Registry, Task, registry
+from .hooks import Registry, Task, registry, run_init
 from .invocation import Invocation, Request
 from .phase import PhaseRunner, due_hooks
 from .reply import Channel
@@ -125,7 +125,12 @@ def invoke(
     deadline `timeout_ms` from now). A streamed response (a generator, a `StreamingResponse`, a `@streaming`
     writer) is read to its end, as the runtime sends it. An error the handler raises is not raised here: it is
     `outcome.error`, as the caller would get it, and the phase still runs after it. `hooks`: the registry whose
-    `@after_response` hooks run (default: the global one the decorators fill)."""
+    `@after_response` hooks run (default: the global one the decorators fill).
+
+    The registry's `@on_init` hooks that have not run yet run first, once each in the process, as at a cold start
+    (an async one on the loop the handler then runs on); an exception one raises is raised here, as the init error
+    Lambda would report, and that hook runs again at the next call."""
+    run_init(hooks)  # before the invocation opens: defer() at init is refused, as in the runtime
     request_id = str(uuid.uuid4())
     deadline_ms = int(time.time() * 1000) + timeout_ms
     request = Request(request_id, deadline_ms, f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runtime import DeferError, Invocation, after_response, aio, defer, hooks
+from runtime import DeferError, Invocation, after_response, aio, defer, hooks, on_init
 from runtime.errors import MarshalError
 from runtime.testing import invoke
 
@@ -24,11 +24,14 @@ def short(names: list[str]) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def own_hooks() -> Iterator[list[str]]:
-    """The global registry as it was, after each test; and a record of what ran."""
-    saved = list(hooks.registry.hooks)
+    """The global registry as it was, after each test, its init not run; and a record of what ran."""
+    saved, saved_init, initialised = list(hooks.registry.hooks), list(hooks.registry.init), hooks.registry.initialised
+    hooks.registry.initialised = False
     ran: list[str] = []
     yield ran
     hooks.registry.hooks[:] = saved
+    hooks.registry.init[:] = saved_init
+    hooks.registry.initialised = initialised
     aio.close()
 
 
@@ -74,6 +77,51 @@ def test_defer_outside_an_invocation_still_raises() -> None:
     invoke(lambda event, context: defer(print))
     with pytest.raises(DeferError, match="no invocation is open"):
         defer(print)  # the invocation's scope closed with its handler
+
+
+def test_init_hooks_run_once_before_the_first_invoke_async_ones_on_the_handlers_loop(own_hooks: list[str]) -> None:
+    clients: dict[str, asyncio.AbstractEventLoop] = {}
+
+    @on_init
+    def configure() -> None:
+        own_hooks.append("configure")
+
+    @on_init
+    async def connect() -> None:
+        with pytest.raises(DeferError):  # no invocation is open at init
+            defer(print)
+        clients["db"] = asyncio.get_running_loop()
+        own_hooks.append("connect")
+
+    assert own_hooks == []  # registered, not run: init is the first invoke()
+
+    async def handler(event: Any, context: Any) -> bool:
+        return asyncio.get_running_loop() is clients["db"]
+
+    assert invoke(handler).result is True
+    assert invoke(handler).result is True
+    assert own_hooks == ["configure", "connect"]  # once each, in registration order
+
+    @on_init
+    def late() -> None:
+        own_hooks.append("late")
+
+    assert own_hooks[-1] == "late"  # registered after init: it runs at once
+
+
+def test_an_init_hook_that_raises_fails_invoke_and_runs_again_at_the_next_call(own_hooks: list[str]) -> None:
+    attempts: list[int] = []
+
+    @on_init
+    def connect() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("the database is unreachable")
+
+    with pytest.raises(ConnectionError, match="unreachable"):
+        invoke(lambda event, context: "ok")
+    assert invoke(lambda event, context: "ok").result == "ok"
+    assert len(attempts) == 2
 
 
 def test_an_error_is_the_outcome_not_raised_and_the_error_hooks_run(own_hooks: list[str]) -> None:

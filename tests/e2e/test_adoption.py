@@ -1,0 +1,98 @@
+"""The adoption round, through the real bootstrap: `@on_init` for clients bound to the event loop, misspelt and bad
+`RUNTIME_*` settings reported as what they are, failed hooks' traces that start at the user's code, and an ASGI app's
+background tasks named by their own names."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from emulator.server import LambdaApiServer, Result
+from tests.conftest import StartRuntime
+from tests.support import ROOT
+
+RUNTIME_DIR = str(ROOT / "runtime")
+
+
+def run(api: LambdaApiServer, event: object) -> tuple[str, Result]:
+    request_id = api.submit(json.dumps(event).encode())
+    result = api.result(request_id)
+    api.wait_ended(request_id)
+    return request_id, result
+
+
+def json_records(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+# 1. @on_init: a client bound to the event loop, made at init ----------------------------------------------------
+
+
+def test_init_hooks_run_in_order_after_the_import_and_before_the_first_next_on_the_handlers_loop(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    start("adoption.handler")
+    request_ids = []
+    for _ in range(2):  # a cold and a warm invocation
+        request_id, result = run(api, {})
+        assert result.kind == "response" and result.json() == f"handled-{request_id}", result.body
+        request_ids.append(request_id)
+    [imported] = api.marks("module-imported")
+    [first] = api.marks("init-first")  # once: init hooks do not run per invocation
+    [client] = api.marks("init-client")
+    first_next = api.find("/invocation/next")[0]
+    assert imported.at < first.at < client.at < first_next.at
+    # The client made at init served the handler (its result), a deferred coroutine and a coroutine hook: the same
+    # loop, or the client would have refused.
+    for request_id in request_ids:
+        timing = api.timing(request_id)
+        [deferred] = api.marks(f"deferred-{request_id}")
+        [hook] = api.marks(f"hook-{request_id}")
+        assert timing.responded_at < deferred.at < hook.at < timing.runtime_next_at
+
+
+def test_an_init_hook_that_raises_is_an_init_error_with_its_own_trace(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    process = start("adoption.handler", {"ADOPTION_INIT_FAILS": "1"})
+    assert process.wait(10) == 1
+    error = api.init_error()
+    assert error is not None
+    document = error.json()
+    assert (document["errorType"], document["errorMessage"]) == ("ConnectionError", "the database is unreachable")
+    assert "adoption.py" in document["stackTrace"][0] and "in open_client" in document["stackTrace"][0]
+    assert not any(RUNTIME_DIR in frame for frame in document["stackTrace"])
+    assert api.marks("init-first") and not api.marks("init-client")  # the hooks before it ran, in order
+    assert not api.find("/invocation/next")
+    output = process.output()
+    assert "[ERROR] ConnectionError: the database is unreachable" in output
+    assert "LAMBDA_WARNING: Unhandled exception" in output
+
+
+def test_a_loop_bound_client_made_at_import_fails_as_before_and_the_error_points_to_on_init(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    process = start("adoption.handler", {"ADOPTION_CLIENT_AT_IMPORT": "1"})
+    assert process.wait(10) == 1
+    error = api.init_error()
+    assert error is not None
+    document = error.json()
+    assert document["errorType"] == "RuntimeError"
+    assert document["errorMessage"].startswith("no running event loop: ")
+    assert "@runtime.on_init" in document["errorMessage"]
+    assert "adoption.py" in document["stackTrace"][0]  # the module's line that made the client
+    assert not api.marks("init-first")  # the import failed: no init hook runs
+
+
+def test_under_awslambdaric_an_init_hook_runs_as_it_is_registered_with_one_warning(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    process = start("adoption.sync_handler", runtime="awslambdaric")
+    _, result = run(api, {})
+    assert result.json() == {"client": True}
+    [client] = api.marks("init-client")
+    [imported] = api.marks("module-imported")
+    assert client.at < imported.at  # at registration: awslambdaric has no init step after the import
+    output = process.output()
+    assert output.count("this function is served by another runtime") == 1, output
+    assert "@on_init hook adoption.first runs as it is registered" in output
