@@ -117,6 +117,33 @@ SETTINGS: tuple[Setting, ...] = (
 )  # fmt: skip
 
 
+#: The other `RUNTIME_*` variables of this runtime, which `Config` does not read: the interpreter the shell `bootstrap`
+#: execs (the Dockerfile and the emulator set it), and the variable of the AWS base images' /lambda-entrypoint.sh
+#: (a shell variable there, not exported today). Neither may be taken for a misspelt setting.
+OTHER_VARIABLES = ("RUNTIME_PYTHON", "RUNTIME_ENTRYPOINT")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> str | None:
+    """What to warn about the `RUNTIME_*` variables that are no setting of this runtime, each with the setting closest
+    to it; None when there are none. A misspelt setting is otherwise ignored without a word, and its default used."""
+    known = {setting.env for setting in SETTINGS}.union(OTHER_VARIABLES)
+    unknown = sorted(name for name in environ if name.startswith("RUNTIME_") and name not in known)
+    if not unknown:
+        return None
+    import difflib  # only when there is a name to match: ~1 ms of start-up
+
+    # Matched without the prefix they share, which would make any RUNTIME_ name look close to every setting.
+    settings = sorted(setting.env.removeprefix("RUNTIME_") for setting in SETTINGS)
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.removeprefix("RUNTIME_"), settings, n=1, cutoff=0.5)
+        parts.append(f"{name} (did you mean RUNTIME_{close[0]}?)" if close else name)
+    return (
+        f"{', '.join(parts)}: not a setting of this runtime, ignored "
+        '(README "Configuration" lists the RUNTIME_* settings)'
+    )
+
+
 class Config:
     """The runtime's settings: Lambda's variables, and `SETTINGS` (README "Configuration")."""
 

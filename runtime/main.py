@@ -17,7 +17,7 @@ import sys
 from . import logs
 from ._typing import TYPE_CHECKING
 from .api import RuntimeApi, RuntimeApiError
-from .config import Config, ConfigError
+from .config import Config, ConfigError, unknown_variables
 from .current import Lifetime, serve_in_this_process
 from .errors import EXIT_API_ERROR, EXIT_INIT_ERROR, ErrorReport, ShutdownRequested, report_from_exception
 from .extension import InternalExtension
@@ -81,6 +81,9 @@ def main() -> NoReturn:
     # Lambda Managed Instances: worker processes write to stdout (to the log socket); no framed telemetry fd.
     telemetry_fd = config.telemetry_fd if config.max_concurrency is None else None
     logs.setup(config.log_format, config.log_level, telemetry_fd, config.runtime_log_level)
+    unknown = unknown_variables(os.environ)
+    if unknown is not None:
+        logs.runtime_logger().warning("config: %s", unknown)
     if config.max_concurrency is not None:
         _serve_in_workers(config)
     _serve(config, RuntimeApi(config.runtime_api))

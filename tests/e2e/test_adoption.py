@@ -9,7 +9,7 @@ from typing import Any
 
 from emulator.server import LambdaApiServer, Result
 from tests.conftest import StartRuntime
-from tests.support import ROOT
+from tests.support import ROOT, Process, base_env, runtime_command, without_coverage
 
 RUNTIME_DIR = str(ROOT / "runtime")
 
@@ -96,3 +96,33 @@ def test_under_awslambdaric_an_init_hook_runs_as_it_is_registered_with_one_warni
     output = process.output()
     assert output.count("this function is served by another runtime") == 1, output
     assert "@on_init hook adoption.first runs as it is registered" in output
+
+
+# 2. A misspelt RUNTIME_* variable is named, with the setting it is closest to -------------------------------------
+
+
+def test_a_misspelt_setting_is_named_in_one_warning_with_the_closest_setting(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    process = start("modules.loaded", {"RUNTIME_AFTER_RESPONSE_MARGN_MS": "100", "RUNTIME_STAGE": "prod"})
+    assert api.invoke(b'["difflib"]').json() == {"difflib": True}
+    output = process.output()
+    warnings = [line for line in output.splitlines() if "not a setting of this runtime" in line]
+    assert len(warnings) == 1, output
+    assert (
+        "config: RUNTIME_AFTER_RESPONSE_MARGN_MS (did you mean RUNTIME_AFTER_RESPONSE_MARGIN_MS?), RUNTIME_STAGE: "
+        "not a setting of this runtime, ignored"
+    ) in warnings[0]
+    assert warnings[0].startswith("[WARNING]")
+    assert "RUNTIME_PYTHON" not in output  # bootstrap's own variable (the tests always set it)
+
+
+def test_without_unknown_settings_no_warning_and_no_difflib(api: LambdaApiServer) -> None:
+    # Not under coverage measurement, which imports modules of its own in the process.
+    env = without_coverage(base_env({"AWS_LAMBDA_RUNTIME_API": api.address, "RUNTIME_GC": "off"}))
+    process = Process(runtime_command("modules.loaded"), env)
+    try:
+        assert api.invoke(b'["difflib"]').json() == {"difflib": False}
+        assert "not a setting of this runtime" not in process.output()
+    finally:
+        process.stop()

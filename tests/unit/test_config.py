@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from runtime.config import SETTINGS, Config, ConfigError, Setting
+from runtime.config import OTHER_VARIABLES, SETTINGS, Config, ConfigError, Setting, unknown_variables
 from runtime.context import FunctionInfo
 from tests.support import ROOT
 
@@ -74,3 +74,22 @@ def test_lambda_variables_come_from_the_environment() -> None:
     assert Config.from_env({"AWS_LAMBDA_RUNTIME_API": "x:1"}, ["bootstrap", "mod.fn"]).handler == "mod.fn"
     with pytest.raises(ConfigError, match="no handler"):
         Config.from_env({"AWS_LAMBDA_RUNTIME_API": "x:1"}, ["bootstrap"])
+
+
+def test_every_runtime_variable_the_start_up_scripts_use_is_known() -> None:
+    """bootstrap, the Dockerfile and the scripts (the layer's wrapper, the stand-in base image's entrypoint) may use
+    RUNTIME_* variables of their own: none may be warned about as a misspelt setting."""
+    files = [ROOT / "bootstrap", ROOT / "Dockerfile", *(p for p in (ROOT / "scripts").rglob("*") if p.is_file())]
+    pattern = r"(?<![A-Za-z0-9_])RUNTIME_[A-Z0-9_]+"
+    used = {name for path in files for name in re.findall(pattern, path.read_text(errors="replace"))}
+    assert "RUNTIME_PYTHON" in used  # the search finds them
+    assert used <= {setting.env for setting in SETTINGS} | set(OTHER_VARIABLES)
+
+
+def test_unknown_variables_are_named_with_the_closest_setting() -> None:
+    known = {setting.env: "1" for setting in SETTINGS} | {"RUNTIME_PYTHON": "python3", "AWS_REGION": "us-east-1"}
+    assert unknown_variables(known) is None
+    assert unknown_variables({"RUNTIME_LOGLEVEL": "DEBUG", "RUNTIME_STAGE": "prod"}) == (
+        "RUNTIME_LOGLEVEL (did you mean RUNTIME_LOG_LEVEL?), RUNTIME_STAGE: not a setting of this runtime, ignored "
+        '(README "Configuration" lists the RUNTIME_* settings)'
+    )
