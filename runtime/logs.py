@@ -150,9 +150,12 @@ def log_unhandled_error(report: dict[str, Any]) -> None:
         if report.get("errorType"):
             description += ":"
         description += " " + report["errorMessage"]
-    lines = [description, "Traceback (most recent call last):"]
-    for element in report.get("stackTrace") or []:
-        lines += [indent(line) for line in element.splitlines()] if element else [""]
+    lines = [description]
+    # awslambdaric's rule: a trace (empty too) when the report has one; a configuration error's record has none.
+    if report.get("stackTrace") is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in report["stackTrace"]:
+            lines += [indent(line) for line in element.splitlines()] if element else [""]
     _settings.sink.write_error(lines, TEXT_FRAMES[40])
 
 

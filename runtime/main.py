@@ -191,13 +191,16 @@ def _init_report(exc: BaseException) -> ErrorReport:
     return report
 
 
-def _report_init_error(api: RuntimeApi, report: ErrorReport) -> NoReturn:
+def _report_init_error(api: RuntimeApi, report: ErrorReport, config_error: bool = False) -> NoReturn:
     # The root logger, as awslambdaric: AWS_LAMBDA_LOG_LEVEL filters it and JSON records say "logger": "root".
     import logging
 
-    logging.warning("LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code.")
+    if config_error:
+        logging.warning(_CONFIG_WARNING)
+    else:
+        logging.warning("LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code.")
     document = report.to_dict()
-    logs.log_unhandled_error(document)
+    logs.log_unhandled_error(_without_trace(document) if config_error else document)
     try:
         api.post_init_error(to_json(document), report.error_type)
     except RuntimeApiError as exc:  # RejectedRequest (4xx) too
@@ -205,17 +208,29 @@ def _report_init_error(api: RuntimeApi, report: ErrorReport) -> NoReturn:
     sys.exit(EXIT_INIT_ERROR)
 
 
+_CONFIG_WARNING = (
+    "LAMBDA_WARNING: Invalid configuration. The most likely cause is an environment variable of the function (a "
+    "RUNTIME_* setting) or its handler setting, not its code."
+)
+
+
 def _fail_before_config(exc: ConfigError) -> NoReturn:
     logs.setup(os.environ.get("AWS_LAMBDA_LOG_FORMAT"), None, None)
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
-    report = ErrorReport(exc.error_type, str(exc), [])
+    report = ErrorReport(exc.error_type, f"Invalid configuration: {exc}", [])
     if address:
         try:
-            _report_init_error(RuntimeApi(address), report)
+            _report_init_error(RuntimeApi(address), report, config_error=True)
         except RuntimeApiError:
             pass
-    logs.log_unhandled_error(report.to_dict())
+    logs.log_unhandled_error(_without_trace(report.to_dict()))
     sys.exit(EXIT_INIT_ERROR)
+
+
+def _without_trace(document: dict[str, object]) -> dict[str, object]:
+    # The logged record only: no code raised a configuration error, and an empty "Traceback" would suggest one. The
+    # document posted to Lambda keeps awslambdaric's shape (its "stackTrace" empty), which callers may parse.
+    return {key: value for key, value in document.items() if key != "stackTrace"}
 
 
 # Set by `_raise_shutdown` as its first step: the main thread has taken SIGTERM (read by the relay's thread).

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from emulator.server import LambdaApiServer, Result
 from tests.conftest import StartRuntime
 from tests.support import ROOT, Process, base_env, runtime_command, without_coverage
@@ -126,3 +128,33 @@ def test_without_unknown_settings_no_warning_and_no_difflib(api: LambdaApiServer
         assert "not a setting of this runtime" not in process.output()
     finally:
         process.stop()
+
+
+# 3. A bad setting is a configuration error, not the function code's -----------------------------------------------
+
+
+@pytest.mark.parametrize("log_format", ["Text", "JSON"])
+def test_a_bad_setting_is_reported_as_a_configuration_error_without_a_trace(
+    api: LambdaApiServer, start: StartRuntime, log_format: str
+) -> None:
+    process = start("zoo.echo", {"RUNTIME_AFTER_RESPONSE_MARGIN_MS": "soon", "AWS_LAMBDA_LOG_FORMAT": log_format})
+    assert process.wait(10) == 1
+    error = api.init_error()
+    assert error is not None
+    message = "Invalid configuration: RUNTIME_AFTER_RESPONSE_MARGIN_MS must be a whole number >= 0, not 'soon'"
+    assert error.json() == {
+        "errorMessage": message,
+        "errorType": "Runtime.ConfigInvalid",
+        "requestId": "",
+        "stackTrace": [],
+    }
+    output = process.output()
+    assert "issue in the function code" not in output
+    assert "LAMBDA_WARNING: Invalid configuration" in output
+    if log_format == "JSON":
+        [record] = [r for r in json_records(output) if r["level"] == "ERROR"]
+        assert (record["errorType"], record["errorMessage"]) == ("Runtime.ConfigInvalid", message)
+        assert "stackTrace" not in record
+    else:
+        assert f"[ERROR] Runtime.ConfigInvalid: {message}" in output
+        assert "Traceback" not in output

@@ -349,7 +349,9 @@ def test_a_bad_runtime_setting_is_an_init_error_naming_the_variable(api: LambdaA
     assert process.wait(10) == 1
     report = json.loads(one_init_error(api).body)
     assert report["errorType"] == "Runtime.ConfigInvalid"
-    assert report["errorMessage"] == "RUNTIME_AFTER_RESPONSE_MARGIN_MS must be a whole number >= 0, not 'soon'"
+    assert report["errorMessage"] == (
+        "Invalid configuration: RUNTIME_AFTER_RESPONSE_MARGIN_MS must be a whole number >= 0, not 'soon'"
+    )
 
 
 def one_init_error(api: LambdaApiServer) -> Recorded:

@@ -26,7 +26,8 @@ def test_an_extension_name_that_cannot_be_an_http_header_is_an_init_error(
     error = api.init_error()
     assert error is not None and error.json()["errorType"] == "Runtime.ConfigInvalid"
     assert error.json()["errorMessage"] == (
-        f"RUNTIME_EXTENSION_NAME must be printable ASCII (it is sent in an HTTP header), not {name!r}"
+        f"Invalid configuration: RUNTIME_EXTENSION_NAME must be printable ASCII (it is sent in an HTTP header), "
+        f"not {name!r}"
     )
     assert not api.find("/extension/register")
     assert RUNTIME_FRAMES not in process.output()
