@@ -8,6 +8,7 @@ import sys
 from ._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from types import TracebackType
     from typing import Any
 
 # Frames of this package at the top of a traceback are the runtime calling user code; users never see them.
@@ -131,9 +132,7 @@ def report_from_exception(exc: BaseException, request_id: str = "") -> ErrorRepo
     import traceback
 
     summary = traceback.extract_tb(exc.__traceback__)
-    # An `async def` handler is awaited through asyncio's event loop: its frames are the runtime's too.
-    asyncio_file = getattr(sys.modules.get("asyncio"), "__file__", None)
-    runtime_dirs = (_PACKAGE_DIR, os.path.dirname(asyncio_file) + os.sep) if asyncio_file else (_PACKAGE_DIR,)
+    runtime_dirs = _runtime_dirs()
     start = 0
     while start < len(summary) and summary[start].filename.startswith(runtime_dirs):
         start += 1
@@ -147,6 +146,21 @@ def report_from_exception(exc: BaseException, request_id: str = "") -> ErrorRepo
         request_id=request_id,
         frames=[(f.filename, f.lineno or 0, f.name) for f in frames],
     )
+
+
+def user_traceback(tb: TracebackType | None) -> TracebackType | None:
+    """`tb` from its first frame that is not the runtime's: the trace of a failed hook or deferred call starts at the
+    user's code (not at the phase that called it, or the event loop that awaited it), as a handler's report does."""
+    runtime_dirs = _runtime_dirs()
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(runtime_dirs):
+        tb = tb.tb_next
+    return tb
+
+
+def _runtime_dirs() -> tuple[str, ...]:
+    # A coroutine is awaited through asyncio's event loop: its frames are the runtime's too.
+    asyncio_file = getattr(sys.modules.get("asyncio"), "__file__", None)
+    return (_PACKAGE_DIR, os.path.dirname(asyncio_file) + os.sep) if asyncio_file else (_PACKAGE_DIR,)
 
 
 def safe_str(exc: BaseException) -> str:

@@ -249,7 +249,10 @@ def _run_now(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             aio.result_of(result)
     except Exception as exc:
         _close_if_coroutine(result)
-        logging.getLogger("runtime").error("deferred %s failed: %r", _name_of(fn), exc, exc_info=exc)
+        from .errors import user_traceback
+
+        trace = (type(exc), exc, user_traceback(exc.__traceback__))
+        logging.getLogger("runtime").error("deferred %s failed: %r", _name_of(fn), exc, exc_info=trace)
 
 
 def _name_of(fn: Any) -> str:

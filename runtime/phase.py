@@ -16,7 +16,7 @@ import time
 
 from ._typing import TYPE_CHECKING
 from .current import leave_if_forked_child
-from .errors import ShutdownRequested, TimeLimitExpired, safe_str
+from .errors import ShutdownRequested, TimeLimitExpired, safe_str, user_traceback
 from .invocation import Invocation
 from .logs import runtime_logger
 
@@ -234,7 +234,7 @@ class PhaseRunner:
                 task.name,
                 type(failure).__name__,
                 safe_str(failure),
-                exc_info=failure,
+                exc_info=(type(failure), failure, user_traceback(failure.__traceback__)),
                 extra={"hook": task.name},
             )
         elif outcome == "timed_out":

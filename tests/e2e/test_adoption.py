@@ -158,3 +158,34 @@ def test_a_bad_setting_is_reported_as_a_configuration_error_without_a_trace(
     else:
         assert f"[ERROR] Runtime.ConfigInvalid: {message}" in output
         assert "Traceback" not in output
+
+
+# 4. A failed hook's trace starts at the user's frame -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fail", "name", "function"),
+    [
+        ("sync hook", "adoption.failing_hook", "failing_hook"),
+        ("async hook", "adoption.failing_async_hook", "failing_async_hook"),
+        ("deferred", "adoption.failing_deferred", "failing_deferred"),
+    ],
+)
+@pytest.mark.parametrize("log_format", ["Text", "JSON"])
+def test_a_failed_hooks_logged_trace_starts_at_the_users_frame(
+    api: LambdaApiServer, start: StartRuntime, fail: str, name: str, function: str, log_format: str
+) -> None:
+    process = start("adoption.handler", {"AWS_LAMBDA_LOG_FORMAT": log_format})
+    _, result = run(api, {"fail": fail})
+    assert result.kind == "response"
+    output = process.output()
+    if log_format == "JSON":
+        [record] = [r for r in json_records(output) if r.get("hook") == name and r["level"] == "ERROR"]
+        frames = record["stackTrace"]
+    else:
+        # The runtime's multi-line records are one line, their lines joined by "\r" (which splitlines() splits at).
+        [record_text] = [line for line in output.split("\n") if f"after-response: {name} failed: ValueError" in line]
+        frames = [line.strip() for line in record_text.split("\r") if line.strip().startswith('File "')]
+    assert frames, output
+    assert "adoption.py" in frames[0] and f"in {function}" in frames[0], frames
+    assert not any(RUNTIME_DIR in frame for frame in frames), frames
