@@ -29,7 +29,7 @@ _WHEN = ("always", "success", "error")
 class Task:
     """One piece of after-response work: a hook, a deferred call, or a shutdown hook."""
 
-    __slots__ = ("args", "every", "fn", "is_hook", "kwargs", "name", "on_skip", "runs", "timeout", "when")
+    __slots__ = ("_name", "args", "every", "fn", "is_hook", "kwargs", "on_skip", "runs", "timeout", "when")
 
     def __init__(
         self,
@@ -37,7 +37,7 @@ class Task:
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
         *,
-        name: str | None = None,
+        name: str | Callable[[], str] | None = None,
         timeout: float | None = None,
         when: When = "always",
         every: int = 1,
@@ -49,13 +49,21 @@ class Task:
         self.is_hook = is_hook
         self.args = args
         self.kwargs = kwargs or {}
-        self.name = name or _name_of(fn)
+        self._name = name or name_of(fn)
         self.timeout = timeout
         self.when = when
         self.every = every
         self.runs = 0
         #: what to do instead when the task is skipped (the GC option turns automatic collection back on)
         self.on_skip = on_skip
+
+    @property
+    def name(self) -> str:
+        """The name logs and the timeline use: given, made when first asked, or the function's own."""
+        name = self._name
+        if not isinstance(name, str):
+            name = self._name = name()
+        return name
 
     def call(self, invocation: Invocation | None) -> Any:
         if self.is_hook:
@@ -120,7 +128,7 @@ def after_response(
     def register(hook: F) -> F:
         registry.hooks.append(Task(hook, name=name, timeout=timeout, when=when, every=every, is_hook=True))
         if served_elsewhere():
-            _warn_elsewhere(f"@after_response hook {_name_of(hook)} will not run")
+            _warn_elsewhere(f"@after_response hook {name_of(hook)} will not run")
         return hook
 
     return register(fn) if fn is not None else register
@@ -138,7 +146,7 @@ def on_init(fn: F, /) -> F:
     registry.init.append(Task(fn))
     elsewhere = served_elsewhere()
     if elsewhere:
-        _warn_elsewhere(f"@on_init hook {_name_of(fn)} runs as it is registered")
+        _warn_elsewhere(f"@on_init hook {name_of(fn)} runs as it is registered")
     if registry.initialised or elsewhere:
         run_init(registry)
     return fn
@@ -174,7 +182,7 @@ def on_shutdown(fn: Any = None, /, *, name: str | None = None) -> Any:
     def register(hook: F) -> F:
         registry.shutdown.append(Task(hook, name=name))
         if served_elsewhere():
-            _warn_elsewhere(f"@on_shutdown hook {_name_of(hook)} will not run")
+            _warn_elsewhere(f"@on_shutdown hook {name_of(hook)} will not run")
         return hook
 
     return register(fn) if fn is not None else register
@@ -188,16 +196,27 @@ def defer(fn: Any, /, *args: Any, **kwargs: Any) -> None:
     (its handler or its after-response phase running): the work joins that invocation's phase. Raises `DeferError`
     while no invocation is open, and past `RUNTIME_MAX_DEFERRED` tasks in one invocation.
     """
+    _defer(fn, args, kwargs, None)
+
+
+def defer_as(name: str | Callable[[], str], fn: Any, /, *args: Any) -> None:
+    """`defer(fn, *args)` under `name` in logs and the timeline (or the name `name()` makes when it is first asked
+    for, in the phase): the runtime's own wrappers name the user's work they run (an ASGI app's background tasks),
+    not themselves."""
+    _defer(fn, args, {}, name)
+
+
+def _defer(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | Callable[[], str] | None) -> None:
     if not callable(fn) and not hasattr(fn, "__await__"):
         raise TypeError(f"defer() needs a callable or a coroutine, not {type(fn).__name__}")
     lifetime = open_invocation()
     if (lifetime is None or lifetime.deferred.label is None) and served_elsewhere():
-        _run_now(fn, args, kwargs)
+        _run_now(fn, args, kwargs, name)
         return
     try:
         if lifetime is None:
             raise DeferError(NOT_OPEN)
-        lifetime.deferred.add(Task(fn, args, kwargs))
+        lifetime.deferred.add(Task(fn, args, kwargs, name=name))
     except DeferError:
         _close_if_coroutine(fn)
         raise
@@ -234,10 +253,13 @@ def _warn_elsewhere(what: str) -> None:
     )
 
 
-def _run_now(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _run_now(
+    fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: str | Callable[[], str] | None = None
+) -> None:
     """`defer()` under another runtime: the work runs now, before the response, rather than never. Its failure is
     logged, as in the phase, and does not fail the handler."""
-    _warn_elsewhere(f"defer({_name_of(fn)})")
+    name = named if isinstance(named, str) else named() if named is not None else name_of(fn)
+    _warn_elsewhere(f"defer({name})")
     import logging
 
     result: Any = None
@@ -252,10 +274,11 @@ def _run_now(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         from .errors import user_traceback
 
         trace = (type(exc), exc, user_traceback(exc.__traceback__))
-        logging.getLogger("runtime").error("deferred %s failed: %r", _name_of(fn), exc, exc_info=trace)
+        logging.getLogger("runtime").error("deferred %s failed: %r", name, exc, exc_info=trace)
 
 
-def _name_of(fn: Any) -> str:
+def name_of(fn: Any) -> str:
+    """`module.qualified_name` of a function (what logs call the work), or its repr."""
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if isinstance(name, str):
         module = getattr(fn, "__module__", None)

@@ -110,7 +110,9 @@ class ASGIHandler:
         """The rest of the app's task runs in the after-response phase; where there is none (the handler called
         outside this runtime's invocations: a test, another runtime), it finishes now, before the handler returns."""
         try:
-            hooks.defer(finish_app, cycle)
+            # Named when the phase first asks: the walk through the app's awaits (~5 µs) is not spent before the
+            # response.
+            hooks.defer_as(lambda: _work_after_response(cycle, self.app), finish_app, cycle)
         except hooks.DeferError as exc:
             if not self._warned_outside:
                 self._warned_outside = True
@@ -119,6 +121,33 @@ class ASGIHandler:
                 aio.result_of(finish_app(cycle))
             except Exception as error:
                 logs.runtime_logger().error("asgi: the app failed after its response: %r", error, exc_info=error)
+
+
+def _work_after_response(cycle: _HttpCycle, app: ASGIApp) -> str:
+    """The name logs give the app's work after its response: the background tasks of the Starlette (or FastAPI)
+    response the app's task waits to finish sending, `module.function` each, joined by "+"; else the app's name.
+
+    The app's task is suspended in its last `send()`: its chain of awaits passes through the response's `__call__`,
+    whose `self.background` holds the tasks. Read there, no Starlette import is needed, and any app or middleware
+    that does not look like it is named by the app."""
+    coroutine: Any = cycle.task.get_coro() if cycle.task is not None else None
+    try:
+        for _ in range(100):  # the depth of the app's stack of awaits, bounded should one be circular
+            frame = getattr(coroutine, "cr_frame", None)
+            if frame is None:
+                break
+            # f_locals copies a frame's variables: only for code that reads `.background` at all.
+            reads_background = "background" in frame.f_code.co_names
+            background = getattr(frame.f_locals.get("self"), "background", None) if reads_background else None
+            if background is not None:
+                tasks = getattr(background, "tasks", [background])  # BackgroundTasks, or one BackgroundTask
+                names = [hooks.name_of(task.func) for task in tasks if getattr(task, "func", None) is not None]
+                if names:
+                    return "+".join(names)
+            coroutine = coroutine.cr_await
+    except Exception:  # an object whose attributes raise: the name is only for logs
+        pass
+    return hooks.name_of(app if hasattr(app, "__qualname__") else type(app))
 
 
 async def finish_app(cycle: _HttpCycle) -> None:

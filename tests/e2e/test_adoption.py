@@ -12,6 +12,7 @@ import pytest
 from emulator.server import LambdaApiServer, Result
 from tests.conftest import StartRuntime
 from tests.support import ROOT, Process, base_env, runtime_command, without_coverage
+from tests.web import get
 
 RUNTIME_DIR = str(ROOT / "runtime")
 
@@ -189,3 +190,30 @@ def test_a_failed_hooks_logged_trace_starts_at_the_users_frame(
     assert frames, output
     assert "adoption.py" in frames[0] and f"in {function}" in frames[0], frames
     assert not any(RUNTIME_DIR in frame for frame in frames), frames
+
+
+# 5. An ASGI app's background tasks are named by their own names ----------------------------------------------------
+
+
+def test_the_phase_names_the_apps_background_tasks_not_the_bridge(api: LambdaApiServer, start: StartRuntime) -> None:
+    process = start("adoption_web.handler", {"AWS_LAMBDA_LOG_FORMAT": "JSON"})
+    expected = {
+        "/one": "adoption_web.send_receipt",
+        "/two": "adoption_web.send_receipt+adoption_web.update_stats",
+        "/response-task": "adoption_web.update_stats",
+        "/fails": "adoption_web.charge",
+        "/none": "fastapi.applications.FastAPI",  # no background task: the app's own code after its response
+    }
+    request_ids = {path: run(api, get(path))[0] for path in expected}
+    assert api.marks("receipt-one") and api.marks("receipt-two") and api.marks("stats-two")
+    assert api.marks("stats-response-task")
+    records = json_records(process.output())
+    summaries = {r["requestId"]: r["afterResponse"] for r in records if "afterResponse" in r}
+    for path, name in expected.items():
+        items = summaries[request_ids[path]]["items"]
+        assert [item["name"] for item in items] == [name], (path, items)
+    [failure] = [r for r in records if r["level"] == "ERROR"]
+    assert failure["message"] == (
+        "after-response: adoption_web.charge failed: RuntimeError: the card was declined for fails"
+    )
+    assert "finish_app" not in process.output()
