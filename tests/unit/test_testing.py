@@ -72,8 +72,10 @@ def test_the_result_the_deferred_work_and_the_hooks_before_and_after_the_phase(o
 
 
 def test_defer_outside_an_invocation_still_raises() -> None:
-    with pytest.raises(DeferError, match="no invocation is open"):
+    # In a plain unit test the error says what to do there.
+    with pytest.raises(DeferError, match="no invocation is open") as refused:
         defer(print)
+    assert "in a unit test, call the handler through runtime.testing.invoke()" in str(refused.value)
     invoke(lambda event, context: defer(print))
     with pytest.raises(DeferError, match="no invocation is open"):
         defer(print)  # the invocation's scope closed with its handler
