@@ -43,6 +43,8 @@ class _ScannerSettings:
     strict = True
     object_hook = None
     object_pairs_hook = None
+    # Read by 3.15's scanner (json.loads gained array_hook); an attribute the older ones ignore.
+    array_hook = None
     parse_float = float
     parse_int = int
 
