@@ -79,6 +79,27 @@ def _header_value(name: str, raw: str) -> str:
     return raw
 
 
+def _lazy_imports(name: str, raw: str) -> bool:
+    on = _flag(name, raw)
+    if on:
+        from .lazyimports import supported
+
+        if not supported():
+            import sys
+
+            version = ".".join(map(str, sys.version_info[:3]))
+            raise ConfigError(f"{name}=on needs Python 3.15 or later (PEP 810 lazy imports); this is Python {version}")
+    return on
+
+
+def _module_names(name: str, raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for module in names:
+        if not all(part.isidentifier() for part in module.split(".")):
+            raise ConfigError(f"{name} must be module names separated by commas, not {raw!r}")
+    return names
+
+
 def _choice(*choices: str) -> Callable[[str, str], str]:
     def parse(name: str, raw: str) -> str:
         value = raw.upper() if choices[0].isupper() else raw.lower()
@@ -111,6 +132,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUNTIME_INVOKE_MODE", None, "buffered", _choice("buffered", "response_stream"),
             "how `runtime.web` answers: `response_stream` streams the app's response (a function URL or API "
             "Gateway route configured to stream)"),
+    Setting("RUNTIME_LAZY_IMPORTS", "lazy_imports", False, _lazy_imports,
+            "`on` (Python 3.15+): the handler module's top-level imports are lazy (PEP 810), each module loaded when "
+            "first used; an on-demand init only"),
+    Setting("RUNTIME_EAGER_IMPORTS", "eager_imports", (), _module_names,
+            "with `RUNTIME_LAZY_IMPORTS`: modules (and their submodules) still imported at init, for their side "
+            "effects, e.g. `gevent.monkey,myapp.registry`"),
     Setting("RUNTIME_PHASE_BUDGET_MS", "phase_budget_ms", 0, _whole(),
             "longest an after-response phase may take (0: until the deadline minus the margin); on Lambda Managed "
             "Instances, where deadlines are not enforced, the budget that frees the worker"),
@@ -160,6 +187,8 @@ class Config:
     gc_every: int
     gc_rss_mb: int
     phase_budget_ms: int
+    lazy_imports: bool
+    eager_imports: tuple[str, ...]
 
     def __init__(
         self,

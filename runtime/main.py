@@ -168,11 +168,24 @@ def _load(config: Config, api: RuntimeApi) -> Handler:
         sys.path.insert(0, config.task_root)
     try:
         refuse_shadowing_modules(config.task_root)
-        handler = load_handler(config.handler)
+        handler = _import_handler(config)
         run_init(registry)  # the @on_init hooks: after the import, before the first /next
         return handler
     except BaseException as exc:  # SystemExit at import too: reported, where awslambdaric would just exit
         _report_init_error(api, _init_report(exc))
+
+
+def _import_handler(config: Config) -> Handler:
+    if not config.lazy_imports:
+        return load_handler(config.handler)
+    if config.initialised_ahead:
+        # Init runs before any caller waits (provisioned concurrency, SnapStart): an import deferred from it would
+        # only move into an invocation.
+        logs.runtime_logger().info("RUNTIME_LAZY_IMPORTS: not applied, init runs ahead of invocations here")
+        return load_handler(config.handler)
+    from .lazyimports import import_lazily
+
+    return import_lazily(lambda: load_handler(config.handler), config.eager_imports)
 
 
 # asyncio's message when something needs a running event loop where none runs, as at import: a client bound to the

@@ -13,7 +13,12 @@ from tests.support import ROOT
 
 def readme_row(setting: Setting) -> str:
     default = setting.default
-    shown = ("on" if default else "off") if isinstance(default, bool) else str(default)
+    if isinstance(default, bool):
+        shown = "on" if default else "off"
+    elif isinstance(default, tuple):
+        shown = ",".join(default) or "none"
+    else:
+        shown = str(default)
     return f"| `{setting.env}` | `{shown}` | {setting.doc} |"
 
 
