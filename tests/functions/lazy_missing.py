@@ -1,7 +1,9 @@
 """RUNTIME_LAZY_IMPORTS: a module-level import of a module that does not exist fails where the name is first used."""
 
-import lazy_dep_that_does_not_exist
+from typing import Any
+
+import lazy_dep_that_does_not_exist  # type: ignore[import-not-found]
 
 
-def handler(event, context):
+def handler(event: Any, context: Any) -> Any:
     return lazy_dep_that_does_not_exist.VALUE
