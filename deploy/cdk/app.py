@@ -5,7 +5,7 @@ declares the same functions as deploy/sam/template.yaml:
   URL;
 - `StreamFunction`: the same Dockerfile with images/stream (a handler returning a `StreamingResponse`), behind a
   Function URL in `RESPONSE_STREAM` invoke mode;
-- `HelloFunction`: examples/hello as a zip on the managed python3.12 runtime, with this runtime's layer and
+- `HelloFunction`: examples/hello as a zip on the managed python3.14 runtime, with this runtime's layer and
   `AWS_LAMBDA_EXEC_WRAPPER=/opt/after-response`, published as the alias `live`; SnapStart off (see below).
 
 Setup, from the repository root: the CDK CLI (`npm install -g aws-cdk`), and the app's Python packages in a virtual
@@ -97,14 +97,14 @@ class AfterResponseStack(cdk.Stack):
             self,
             "RuntimeLayer",
             code=lambda_.Code.from_asset(str(LAYER_ZIP)),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12, lambda_.Runtime.PYTHON_3_13],
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12, lambda_.Runtime.PYTHON_3_13, lambda_.Runtime.PYTHON_3_14],
             compatible_architectures=[lambda_.Architecture.X86_64, lambda_.Architecture.ARM_64],
             description="The after-response runtime (AWS_LAMBDA_EXEC_WRAPPER=/opt/after-response)",
         )
         hello = lambda_.Function(
             self,
             "HelloFunction",
-            runtime=lambda_.Runtime.PYTHON_3_12,
+            runtime=lambda_.Runtime.PYTHON_3_14,
             handler="app.handler",
             code=lambda_.Code.from_asset(str(ROOT / "examples" / "hello")),
             architecture=ARCHITECTURE,

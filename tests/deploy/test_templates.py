@@ -175,13 +175,13 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
 def test_the_cdk_app_synthesizes_all_functions(synthesized: Synthesized) -> None:
     functions = [r["Properties"] for r in synthesized.resources("AWS::Lambda::Function").values()]
     images = [f for f in functions if f.get("PackageType") == "Image"]
-    [zipped] = [f for f in functions if f.get("Runtime") == "python3.12"]
+    [zipped] = [f for f in functions if f.get("Runtime") == "python3.14"]
     assert len(images) == 2 and all(image["MemorySize"] == 512 for image in images)
     assert zipped["Handler"] == "app.handler"
     assert zipped["Environment"]["Variables"] == {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/after-response"}
     assert len(zipped["Layers"]) == 1
     [layer_version] = [r["Properties"] for r in synthesized.resources("AWS::Lambda::LayerVersion").values()]
-    assert layer_version["CompatibleRuntimes"] == ["python3.12", "python3.13"]
+    assert layer_version["CompatibleRuntimes"] == ["python3.12", "python3.13", "python3.14"]
     assert len(synthesized.resources("AWS::Lambda::Url")) == 2
     [alias] = [r["Properties"] for r in synthesized.resources("AWS::Lambda::Alias").values()]
     assert alias["Name"] == "live"  # as the SAM template's AutoPublishAlias
