@@ -10,8 +10,9 @@
 # The default below is the moving tag, NOT pinned: the digest could not be looked up where this file
 # was written (that registry is unreachable there). Pin it in your own builds.
 ARG BASE_IMAGE=public.ecr.aws/lambda/provided:al2023
-# 3.11, 3.12 or 3.13: AL2023 packages each as pythonX.Y, installed side by side; whether the minimal base has a
-# python3 at all is not relied on (bootstrap runs RUNTIME_PYTHON below).
+# 3.11, 3.12, 3.13 or 3.14: AL2023 packages each as pythonX.Y (and pythonX.Y-pip), installed side by side
+# (https://docs.aws.amazon.com/linux/al2023/ug/python.html); whether the minimal base has a python3 at all is not
+# relied on (bootstrap runs RUNTIME_PYTHON below). 3.15 is not in AL2023: Lambda offers it as a preview only.
 ARG PYTHON_VERSION=3.12
 
 # ---- python: the base image plus the interpreter, shared by the build and the final stage ----
