@@ -27,50 +27,8 @@ command -v buildah >/dev/null 2>&1 || { log "buildah not installed: run scripts/
 rie="$(bash scripts/image-tools.sh rie)"
 
 # The mirror and suite come from the machine's apt sources at run time (never written in a file):
-# the first 'deb' entry of the distribution's main suite (not -updates/-security/-backports),
-# one-line sources.list format or deb822 *.sources.
-read -r mirror suite < <("$PYTHON" - <<'EOF'
-import glob, re, sys
-
-def entries():
-    for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-        try:
-            lines = open(path, encoding="utf-8").read().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            line = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
-            if len(line) >= 3 and line[0] == "deb":
-                yield line[1], line[2], line[3:]
-    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-        text = open(path, encoding="utf-8").read()
-        for stanza in re.split(r"\n\s*\n", text):
-            fields = {}
-            key = None
-            for line in stanza.splitlines():
-                if line.startswith("#"):
-                    continue
-                if line[:1] in (" ", "\t") and key:
-                    fields[key] += " " + line.strip()
-                elif ":" in line:
-                    key, _, value = line.partition(":")
-                    key = key.strip().lower()
-                    fields[key] = value.strip()
-            if "deb" not in fields.get("types", "").split():
-                continue
-            if fields.get("enabled", "yes").lower() == "no":
-                continue
-            for uri in fields.get("uris", "").split():
-                for suite in fields.get("suites", "").split():
-                    yield uri, suite, fields.get("components", "").split()
-
-for uri, suite, components in entries():
-    if "-" not in suite and "/" not in suite and "main" in components:
-        print(uri.rstrip("/"), suite)
-        sys.exit(0)
-sys.exit("no 'deb URI SUITE main' entry found in the apt sources")
-EOF
-)
+# the first 'deb' entry of the distribution's main suite (scripts/apt_sources.py).
+read -r mirror suite < <("$PYTHON" scripts/apt_sources.py)
 [ -n "${suite:-}" ] || { log "could not read a mirror and suite from the apt sources"; exit 1; }
 
 rootfs_tar="$CACHE/rootfs-$suite.tar"
