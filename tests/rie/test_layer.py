@@ -48,7 +48,7 @@ sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])  # the function's code is imp
 sys.argv = ["awslambdaric", os.environ["_HANDLER"]]
 runpy.run_module("awslambdaric", run_name="__main__")
 """
-FUNCTION = """import sys
+FUNCTION = """import os, sys
 from runtime import after_response, defer
 
 @after_response
@@ -57,8 +57,10 @@ def hook(invocation):
 
 def handler(event, context):
     defer(print, "deferred ran", flush=True)
-    return {"loop": "after-response" if "runtime.main" in sys.modules else "awslambdaric",
-            "python": sys.executable, "first_path": sys.path[0]}
+    main = sys.modules.get("runtime.main")
+    return {"loop": "after-response" if main else "awslambdaric",
+            "python": sys.executable, "first_path": sys.path[0],
+            "compiled": bool(main) and main.__cached__ is not None and os.path.exists(main.__cached__)}
 """
 
 
@@ -66,7 +68,9 @@ def handler(event, context):
 def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("managed")
     layer = root / "layer.zip"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_layer.py"), str(layer)], check=True, timeout=300)
+    # .pyc files for the interpreter the tests run on (make test-pythons: 3.12 to 3.15), as `make layer` compiles them.
+    command = [sys.executable, str(ROOT / "scripts" / "build_layer.py"), str(layer), "--compile-with", sys.executable]
+    subprocess.run(command, check=True, timeout=300)
     opt = root / "opt"
     with zipfile.ZipFile(layer) as archive:
         for info in archive.infolist():
@@ -93,6 +97,9 @@ def managed(root: Path, wrapper: bool) -> Iterator[Rie]:
     )
     # The managed runtime puts /opt/python on the path for every function; this runtime's wrapper puts it first.
     env["PYTHONPATH"] = str(root / "opt" / "python")
+    # /opt is read-only on Lambda: no .pyc is written there, whatever this machine's environment says (as root, a
+    # read-only mode would not stop the writes).
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     if wrapper:
         env["AWS_LAMBDA_EXEC_WRAPPER"] = str(root / "opt" / "after-response")
     emulator = Rie([str(root / "var" / "runtime" / "bootstrap")], env, cwd=root / "var" / "task")
@@ -111,6 +118,7 @@ def test_the_wrapper_runs_this_runtimes_loop_on_the_managed_interpreter(standin:
             "loop": "after-response",
             "python": str(standin / "var" / "lang" / "bin" / f"python{VERSION}"),
             "first_path": str(standin / "opt" / "python"),
+            "compiled": True,  # the layer's own .pyc for this interpreter: /opt is read-only on Lambda
         }
         status, _ = rie.invoke({})  # RIE answers once the runtime asked for the next event: the phase has run
         output = rie.process.output()
