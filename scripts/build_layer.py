@@ -1,4 +1,5 @@
-"""Build the Lambda layer that runs this runtime on the managed Python runtimes (python3.12, python3.13).
+"""Build the Lambda layer that runs this runtime on the managed Python runtimes (python3.12 to python3.14, and the
+python3.15 preview).
 
 Usage: python scripts/build_layer.py OUT.zip [--compile-with PYTHON ...]
 
