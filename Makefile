@@ -51,7 +51,8 @@ test: setup check
 	$(VENV)/bin/coverage combine --quiet
 	$(VENV)/bin/coverage report --fail-under=$(COVERAGE_FLOOR)
 
-# The runtime's unit, e2e and RIE tests on Python 3.12 and 3.13, where this machine has them (CI runs it too).
+# The runtime's unit, e2e, RIE and web tests on Python 3.12 and 3.13 where this machine has them, and on Debian sid's
+# 3.14 and 3.15 in a sid root (scripts/sid-root.sh; needs root, skipped without the Debian archive). CI runs it too.
 test-pythons: setup
 	bash scripts/other-pythons.sh
 
@@ -70,5 +71,8 @@ layer: $(STAMP)
 	$(PY) scripts/build_layer.py dist/after-response-layer.zip \
 		$(foreach v,3.12 3.13,$(if $(shell bash scripts/find-python.sh $(v)),--compile-with $(shell bash scripts/find-python.sh $(v))))
 
+# The sid root's mounts live in a namespace of their own and end with it; `unmount` checks (findmnt) that none is left
+# before anything under .cache is deleted through it.
 clean:
+	bash scripts/sid-root.sh unmount
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache dist
