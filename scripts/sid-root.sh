@@ -164,11 +164,11 @@ bind() {
 # to the host). The EXIT trap is a second line: the namespace's mounts go when its last process ends anyway.
 inside() {
   trap 'unmount_all quiet || true' EXIT
-  bind "$repo" "$repo" rw
   mount -t proc proc "$ROOT/proc"
   mount --rbind /dev "$ROOT/dev"
   mount --rbind /sys "$ROOT/sys"
   mount -t tmpfs -o mode=1777 tmpfs "$ROOT/tmp"
+  bind "$repo" "$repo" rw  # after /tmp: a clone under /tmp goes on top of it, not under it
   bind "$(realpath /etc/resolv.conf)" /etc/resolv.conf
   local path
   while IFS= read -r path; do
