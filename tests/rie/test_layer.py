@@ -60,7 +60,7 @@ def handler(event, context):
     main = sys.modules.get("runtime.main")
     return {"loop": "after-response" if main else "awslambdaric",
             "python": sys.executable, "first_path": sys.path[0],
-            "compiled": bool(main) and main.__cached__ is not None and os.path.exists(main.__cached__)}
+            "compiled": bool(main) and main.__spec__.cached is not None and os.path.exists(main.__spec__.cached)}
 """
 
 
