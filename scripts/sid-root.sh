@@ -95,7 +95,12 @@ build() {
   mkdir -p "$CACHE"
   log "debootstrap --variant=minbase $SUITE with $PACKAGES (mirror from the apt sources); takes a few minutes"
   local started=$SECONDS
-  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tmp" "$mirror" >&2
+  # Its ~600 progress lines go to a log; the end of it is shown when it fails.
+  if ! debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1; then
+    tail -n 40 "$CACHE/debootstrap.log" >&2
+    log "debootstrap failed (whole log: $CACHE/debootstrap.log)"
+    return 1
+  fi
   # The mirror is a frozen snapshot: sid's Release file expires (Valid-Until) while the mirror keeps serving it.
   cat >"$tmp/etc/apt/apt.conf.d/99no-check-valid-until" <<'EOF'
 // The machine's Debian mirror is a snapshot: sid's Release file can be past its Valid-Until date (scripts/sid-root.sh).
