@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import secrets
+import select
 import signal
 import struct
 import subprocess
@@ -135,7 +136,9 @@ class Emulator:
         self._hooks: dict[str, list[Hook]] = {}
         self._hooks_lock = threading.Lock()
         self._reader: threading.Thread | None = None
-        self._reader_busy = False
+        # Held by the output reader from a read of the runtime's output to the end of handling its lines, and by
+        # _drain_output to look at the pipe (see there).
+        self._output_lock = threading.Lock()
 
     # The environment -------------------------------------------------------------------------------------------
 
@@ -190,22 +193,24 @@ class Emulator:
         self._reader.start()
 
     def _read_output(self, stream: IO[bytes]) -> None:
-        # Unbuffered reads, so that "nothing left in the pipe and not busy" means every line written so far has
-        # been handled (see _drain_output).
+        # Unbuffered reads, each with the handling of its lines under _output_lock, and the wait for output outside
+        # it: with the lock held, "nothing left in the pipe" means every line written so far has been handled (see
+        # _drain_output).
         fd = stream.fileno()
+        readable = select.poll()
+        readable.register(fd, select.POLLIN)
         pending = b""
         while True:
-            self._reader_busy = False
-            chunk = os.read(fd, 65536)
-            self._reader_busy = True
-            if not chunk:
-                break
-            *lines, pending = (pending + chunk).split(b"\n")
-            for raw in lines:
-                self._handle_line(raw.decode("utf-8", "replace") + "\n")
-        if pending:
-            self._handle_line(pending.decode("utf-8", "replace"))
-        self._reader_busy = False
+            readable.poll()
+            with self._output_lock:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    if pending:
+                        self._handle_line(pending.decode("utf-8", "replace"))
+                    return
+                *lines, pending = (pending + chunk).split(b"\n")
+                for raw in lines:
+                    self._handle_line(raw.decode("utf-8", "replace") + "\n")
 
     def _handle_line(self, line: str) -> None:
         # The runtime joins a multi-line record (a traceback) with "\r" so that CloudWatch keeps it one event; a
@@ -217,18 +222,22 @@ class Emulator:
                 self._hooks[_request_id_of(line)] = hooks
 
     def _drain_output(self, limit_s: float = 1.0) -> None:
-        """Wait until the output reader has handled everything the runtime wrote so far (bounded)."""
+        """Wait until the output reader has handled everything the runtime wrote so far (bounded). Under
+        _output_lock, an empty pipe means that: the reader reads and handles under the same lock, so no read can be
+        between taking bytes out of the pipe and handling them (a busy flag set after the read left that window
+        open, and on a loaded machine a timeline now and then missed its hooks)."""
         if self.process is None or self.process.stdout is None:
             return
         fd = self.process.stdout.fileno()
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
-            try:
-                unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
-            except OSError:
-                return
-            if unread == 0 and not self._reader_busy:
-                return
+            with self._output_lock:
+                try:
+                    unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+                except OSError:
+                    return
+                if unread == 0:
+                    return
             time.sleep(0.0005)
 
     def alive(self) -> bool:
