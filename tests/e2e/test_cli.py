@@ -35,7 +35,7 @@ def test_invoke_prints_the_response_then_the_timeline(tmp_path: Path) -> None:
     assert json.loads(response_line.removeprefix("response: "))["message"] == "Hello, Ada!"
     text = "\n".join(timeline)
     assert "response posted: the caller has it" in text
-    # send_event sleeps 0.3 s: at least that, and more on a busy machine (a CI run on 2 cores took over 310 ms).
+    # send_event sleeps 0.3 s: at least that, maybe more on a busy machine; the timeline is shown when it is missing.
     took = re.search(r"app\.send_event \(ok, ([\d.]+) ms\)", text)
     assert took and 300 <= float(took[1]) < 2000, text
     assert svg.read_text().startswith("<svg") and "app.send_event" in svg.read_text()
