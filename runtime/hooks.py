@@ -209,14 +209,15 @@ def defer_as(name: str | Callable[[], str], fn: Any, /, *args: Any) -> None:
 def _defer(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | Callable[[], str] | None) -> None:
     if not callable(fn) and not hasattr(fn, "__await__"):
         raise TypeError(f"defer() needs a callable or a coroutine, not {type(fn).__name__}")
+    task = Task(fn, args, kwargs, name=name)
     lifetime = open_invocation()
     if (lifetime is None or lifetime.deferred.label is None) and served_elsewhere():
-        _run_now(fn, args, kwargs, name)
+        _run_now(task)
         return
     try:
         if lifetime is None:
             raise DeferError(NOT_OPEN)
-        lifetime.deferred.add(Task(fn, args, kwargs, name=name))
+        lifetime.deferred.add(task)
     except DeferError:
         _close_if_coroutine(fn)
         raise
@@ -253,18 +254,15 @@ def _warn_elsewhere(what: str) -> None:
     )
 
 
-def _run_now(
-    fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: str | Callable[[], str] | None = None
-) -> None:
+def _run_now(task: Task) -> None:
     """`defer()` under another runtime: the work runs now, before the response, rather than never. Its failure is
     logged, as in the phase, and does not fail the handler."""
-    name = named if isinstance(named, str) else named() if named is not None else name_of(fn)
-    _warn_elsewhere(f"defer({name})")
+    _warn_elsewhere(f"defer({task.name})")
     import logging
 
     result: Any = None
     try:
-        result = fn if hasattr(fn, "__await__") else fn(*args, **kwargs)
+        result = task.call(None)
         if hasattr(result, "__await__"):
             from . import aio
 
@@ -274,7 +272,7 @@ def _run_now(
         from .errors import user_traceback
 
         trace = (type(exc), exc, user_traceback(exc.__traceback__))
-        logging.getLogger("runtime").error("deferred %s failed: %r", name, exc, exc_info=trace)
+        logging.getLogger("runtime").error("deferred %s failed: %r", task.name, exc, exc_info=trace)
 
 
 def name_of(fn: Any) -> str:
