@@ -13,7 +13,10 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from emulator.server import LambdaApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = ROOT / "bootstrap"
@@ -98,6 +101,15 @@ class Process:
                 raise AssertionError(f"{text!r} not in the output within {timeout} s:\n{out}")
             time.sleep(0.01)
         return out
+
+
+def init_error_document(api: LambdaApiServer, process: Process) -> dict[str, Any]:
+    """The init error the runtime posted to `api` before it exited with the init-error status (1), as JSON."""
+    assert process.wait(10) == 1, process.output()
+    error = api.init_error()
+    assert error is not None, process.output()
+    document: dict[str, Any] = error.json()
+    return document
 
 
 def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0) -> None:

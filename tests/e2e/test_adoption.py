@@ -11,7 +11,7 @@ import pytest
 
 from emulator.server import LambdaApiServer, Result
 from tests.conftest import StartRuntime
-from tests.support import ROOT, Process, base_env, runtime_command, without_coverage
+from tests.support import ROOT, Process, base_env, init_error_document, runtime_command, without_coverage
 from tests.web import get
 
 RUNTIME_DIR = str(ROOT / "runtime")
@@ -58,10 +58,7 @@ def test_an_init_hook_that_raises_is_an_init_error_with_its_own_trace(
     api: LambdaApiServer, start: StartRuntime
 ) -> None:
     process = start("adoption.handler", {"ADOPTION_INIT_FAILS": "1"})
-    assert process.wait(10) == 1
-    error = api.init_error()
-    assert error is not None
-    document = error.json()
+    document = init_error_document(api, process)
     assert (document["errorType"], document["errorMessage"]) == ("ConnectionError", "the database is unreachable")
     assert "adoption.py" in document["stackTrace"][0] and "in open_client" in document["stackTrace"][0]
     assert not any(RUNTIME_DIR in frame for frame in document["stackTrace"])
@@ -76,10 +73,7 @@ def test_a_loop_bound_client_made_at_import_fails_as_before_and_the_error_points
     api: LambdaApiServer, start: StartRuntime
 ) -> None:
     process = start("adoption.handler", {"ADOPTION_CLIENT_AT_IMPORT": "1"})
-    assert process.wait(10) == 1
-    error = api.init_error()
-    assert error is not None
-    document = error.json()
+    document = init_error_document(api, process)
     assert document["errorType"] == "RuntimeError"
     assert document["errorMessage"].startswith("no running event loop: ")
     assert "@runtime.on_init" in document["errorMessage"]
@@ -139,11 +133,9 @@ def test_a_bad_setting_is_reported_as_a_configuration_error_without_a_trace(
     api: LambdaApiServer, start: StartRuntime, log_format: str
 ) -> None:
     process = start("zoo.echo", {"RUNTIME_AFTER_RESPONSE_MARGIN_MS": "soon", "AWS_LAMBDA_LOG_FORMAT": log_format})
-    assert process.wait(10) == 1
-    error = api.init_error()
-    assert error is not None
+    document = init_error_document(api, process)
     message = "Invalid configuration: RUNTIME_AFTER_RESPONSE_MARGIN_MS must be a whole number >= 0, not 'soon'"
-    assert error.json() == {
+    assert document == {
         "errorMessage": message,
         "errorType": "Runtime.ConfigInvalid",
         "requestId": "",

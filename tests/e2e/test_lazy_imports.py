@@ -15,6 +15,7 @@ import pytest
 from emulator.server import LambdaApiServer, Result
 from runtime.lazyimports import supported
 from tests.conftest import StartRuntime
+from tests.support import init_error_document
 
 LAZY = {"RUNTIME_LAZY_IMPORTS": "on", "RUNTIME_EAGER_IMPORTS": "lazy_dep_eager"}
 needs_lazy_imports = pytest.mark.skipif(
@@ -81,10 +82,7 @@ def test_the_setting_is_a_configuration_error_where_python_has_no_lazy_imports(
     api: LambdaApiServer, start: StartRuntime
 ) -> None:
     process = start("lazy_app.handler", {"RUNTIME_LAZY_IMPORTS": "on"})
-    assert process.wait(10) == 1
-    error = api.init_error()
-    assert error is not None
-    document = error.json()
+    document = init_error_document(api, process)
     assert document["errorType"] == "Runtime.ConfigInvalid", document
     assert document["errorMessage"].startswith(
         "Invalid configuration: RUNTIME_LAZY_IMPORTS=on needs Python 3.15 or later (PEP 810 lazy imports); this is "
