@@ -66,10 +66,10 @@ bench: setup
 	$(PY) -m bench
 
 # The Lambda layer for the managed Python runtimes (README "On the managed Python runtimes"), with .pyc files for
-# each of python3.12 and python3.13 found here.
+# each of python3.12, 3.13, 3.14 and 3.15 found here (3.14 and 3.15 from the sid root when it is built).
 layer: $(STAMP)
 	$(PY) scripts/build_layer.py dist/after-response-layer.zip \
-		$(foreach v,3.12 3.13,$(if $(shell bash scripts/find-python.sh $(v)),--compile-with $(shell bash scripts/find-python.sh $(v))))
+		$(foreach v,3.12 3.13 3.14 3.15,$(if $(shell bash scripts/find-python.sh $(v)),--compile-with $(shell bash scripts/find-python.sh $(v))))
 
 # The sid root's mounts live in a namespace of their own and end with it; `unmount` checks (findmnt) that none is left
 # before anything under .cache is deleted through it.

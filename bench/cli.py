@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import report
 from .model import FULL, QUICK
-from .runs import Bench, venv_python
+from .runs import Bench
 from .stub import BenchError
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -40,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a setting for this runtime only, e.g. RUNTIME_GC=after_response (repeatable)",
     )
+    parser.add_argument(
+        "--python",
+        help="the interpreter for every runtime, with awslambdaric (and boto3, fastapi, mangum for those rows) "
+        "installed for it (default: .venv/bin/python)",
+    )
+    parser.add_argument(
+        "--stub",
+        type=Path,
+        help="a stub already compiled from bench/stub.c, for where there is no gcc (default: compile it)",
+    )
     args = parser.parse_args(argv)
     ours_env = dict(item.partition("=")[::2] for item in args.ours_env)
     plan = QUICK if args.quick else FULL
@@ -53,7 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
     try:
-        bench = Bench(plan, out, progress, pin=args.pin, in_place=args.in_place, ours_env=ours_env)
+        bench = Bench(
+            plan,
+            out,
+            progress,
+            pin=args.pin,
+            in_place=args.in_place,
+            ours_env=ours_env,
+            python=args.python,
+            stub_binary=args.stub.resolve() if args.stub else None,
+        )
     except (BenchError, subprocess.SubprocessError) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
@@ -64,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         bench.close()
-    python = str(venv_python())
-    text = report.markdown(results, python)
+    text = report.markdown(results, bench.python)
     (out / "results.md").write_text(text)
     (out / "chart.svg").write_text(report.svg(results))
     (out / "results.json").write_text(results.to_json())

@@ -158,6 +158,8 @@ class Bench:
         pin: str = "same",
         in_place: bool = False,
         ours_env: dict[str, str] | None = None,
+        python: str | None = None,
+        stub_binary: Path | None = None,
     ) -> None:
         self.plan = plan
         # Settings for this runtime only (e.g. RUNTIME_GC=after_response), to measure what they cost or save.
@@ -165,9 +167,10 @@ class Bench:
         self.work = out_dir / "runs"
         self.work.mkdir(parents=True, exist_ok=True)
         self.progress = progress
-        self.stub = stub.build(out_dir)
+        # A stub built beforehand serves where there is no compiler (a Debian sid root with only Python in it).
+        self.stub = stub_binary or stub.build(out_dir)
         self.events = make_events(self.work)
-        python = str(venv_python())
+        python = python or str(venv_python())
         self.python = python
         # By default the code under test is a copy taken now: other people may be editing the tree. Its directory
         # goes on PYTHONPATH for every runtime alike (awslambdaric and the floor never import from it).
