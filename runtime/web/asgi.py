@@ -265,6 +265,8 @@ class _Lifespan:
         self.shutdown_requested = asyncio.Event()
         self.answered = asyncio.Event()
         self.answer: Message | None = None
+        #: the type of a message of another protocol the app answered the lifespan scope with
+        self.foreign: str | None = None
 
     def start(self) -> None:
         """Run the startup (at init); LifespanError if it failed or did not answer in time; register the shutdown if
@@ -279,11 +281,17 @@ class _Lifespan:
                 "something that does not come (a database, a network call without a timeout?)"
             )
         answer = self.answer
-        if answer is None and self.received == 0:  # it failed or ended without asking for the startup event
+        if self.foreign is not None or (answer is None and self.received == 0):
+            # It answered with another protocol's message (an app that serves every scope as HTTP), or it failed or
+            # ended without asking for the startup event: "no lifespan", as the ASGI spec has servers take it.
+            if not task.done():
+                task.cancel()
+            aio.result_of(_ended(task, 0.1))
             error = _error(task)
+            reason = f"it answered {self.foreign!r}" if self.foreign is not None else repr(error)
             if self.required:
-                raise LifespanError(f"the app does not support the lifespan protocol (lifespan='on'): {error!r}")
-            logs.runtime_logger().debug("asgi: the app does not support the lifespan protocol: %r", error)
+                raise LifespanError(f"the app does not support the lifespan protocol (lifespan='on'): {reason}")
+            logs.runtime_logger().debug("asgi: the app does not support the lifespan protocol: %s", reason)
             return
         if answer is None or answer["type"] != "lifespan.startup.complete":
             aio.result_of(_ended(task))  # Starlette answers "failed", then raises
@@ -342,6 +350,12 @@ class _Lifespan:
         return {"type": "lifespan.shutdown"}
 
     async def _send(self, message: Message) -> None:
+        kind = str(message.get("type"))
+        if not kind.startswith("lifespan."):
+            self.foreign = kind
+            self.answered.set()
+            # Raised into the app, as uvicorn does: its lifespan task ends there.
+            raise RuntimeError(f"asgi: {kind!r} sent in the lifespan scope")
         self.answer = message
         self.answered.set()
 

@@ -106,12 +106,18 @@ def parse_event(event: Any, base_path: str = "") -> HttpRequest:
 
     `base_path` is the API mapping's path on a custom domain ("/api"): requests under it are routed without it.
     """
-    if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
+    if not isinstance(event, dict):
+        raise UnsupportedEvent(
+            f"the event is not an HTTP request from API Gateway, a Function URL or an ALB ({_keys(event)})"
+        )
+    context = event.get("requestContext")
+    if context is None and "httpMethod" in event:
+        context = {}  # a hand-written REST event (a unit test's, as apig-wsgi's suite writes them): served as one
+    if not isinstance(context, dict):
         raise UnsupportedEvent(
             "the event is not an HTTP request from API Gateway, a Function URL or an ALB "
             f"(no requestContext; top-level keys: {_keys(event)})"
         )
-    context: dict[str, Any] = event["requestContext"]
     try:
         if "elb" in context:
             return _alb(event, base_path)
@@ -171,10 +177,13 @@ def _alb(event: dict[str, Any], base_path: str) -> HttpRequest:
     if multi_value:
         multi = event["multiValueHeaders"] or {}
         headers = [(name.lower(), v) for name, values in multi.items() for v in _texts(name, values)]
-        query = event.get("multiValueQueryStringParameters") or {}
     else:
         headers = list(_lower(event.get("headers")).items())
-        query = event.get("queryStringParameters") or {}
+    # ALB sends the query in the same form as the headers, but hand-written events mix them: the other map is read
+    # when the expected one is missing (as Mangum and apig-wsgi do), never the query silently dropped.
+    multi_query = event.get("multiValueQueryStringParameters")
+    single_query = event.get("queryStringParameters")
+    query = ((multi_query or single_query) if multi_value else (single_query or multi_query)) or {}
     # ALB passes query parameters on as the client encoded them (it does not decode them): decoded here, then
     # encoded once, so that the app sees the same query string as behind API Gateway.
     decoded = {

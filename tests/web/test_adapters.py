@@ -87,9 +87,39 @@ def test_requests_read_from_each_kind_of_event() -> None:
     assert parse_event(recorded("rest-base-path"), base_path="/apix").root_path == ""
 
 
+@pytest.mark.parametrize("context", ["missing", None], ids=["missing", "null"])
+def test_a_hand_written_rest_event_without_a_request_context_is_served(context: Any) -> None:
+    # As apig-wsgi's suite writes its events; API Gateway always sends one, so nothing of it is needed.
+    event = {"httpMethod": "POST", "path": "/items", "headers": {"Host": "example.com"}, "body": "x=1"}
+    if context is None:
+        event["requestContext"] = None
+    request = parse_event(event)
+    assert (request.method, request.path, request.body, request.client) == ("POST", "/items", b"x=1", None)
+
+
 def test_a_query_string_with_a_leading_question_mark_is_read_without_it() -> None:
     event = get("/hello", "?name=Ada")
     assert parse_event(event).query_string == "name=Ada"
+
+
+@pytest.mark.parametrize("multi_value_headers", [True, False], ids=["multi-value-headers", "single-value-headers"])
+@pytest.mark.parametrize("multi_value_query", [True, False], ids=["multi-value-query", "single-value-query"])
+def test_an_alb_query_string_is_read_from_whichever_map_the_event_has(
+    multi_value_headers: bool, multi_value_query: bool
+) -> None:
+    # Hand-written ALB events mix the two forms; the query string was dropped when they did (as Mangum and
+    # apig-wsgi do, each map is read when the other is missing).
+    event = dict(recorded("alb-multi-get"))
+    if not multi_value_headers:
+        event["headers"] = {name: values[-1] for name, values in event.pop("multiValueHeaders").items()}
+    query = event.pop("multiValueQueryStringParameters")
+    if multi_value_query:
+        event["multiValueQueryStringParameters"] = query
+        expected = "color=red&tag=a&tag=b&q=a+b"
+    else:
+        event["queryStringParameters"] = {name: values[-1] for name, values in query.items()}
+        expected = "color=red&tag=b&q=a+b"
+    assert parse_event(event).query_string == expected
 
 
 @pytest.mark.parametrize(
@@ -242,6 +272,23 @@ def test_an_app_without_lifespan_is_served_in_auto_mode_and_refused_in_on_mode()
         ASGIHandler(asgi_app(), lifespan="on")
     with pytest.raises(ValueError, match="lifespan must be"):
         ASGIHandler(asgi_app(), lifespan="sometimes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("reads_first", [True, False], ids=["reads-then-answers", "answers-at-once"])
+def test_an_app_that_answers_every_scope_as_http_has_no_lifespan(reads_first: bool) -> None:
+    # The ASGI spec, Mangum, uvicorn and hypercorn take it as "no lifespan" and serve the app; "on" refuses it.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if reads_first:
+            await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": scope["type"].encode()})
+
+    handler = ASGIHandler(app)
+    assert handler(get("/"), None)["body"] == "http"
+    assert [task.name for task in hooks.registry.shutdown if task.name == "asgi lifespan shutdown"] == []
+    assert aio.cancel_leftover_tasks() == []
+    with pytest.raises(LifespanError, match=r"does not support the lifespan protocol.*'http\.response\.start'"):
+        ASGIHandler(app, lifespan="on")
 
 
 # WSGI -------------------------------------------------------------------------------------------------------------
