@@ -220,7 +220,8 @@ class _HttpCycle:
             raise RuntimeError(f"asgi: {kind!r} sent after the response was complete")
         if kind == "http.response.start" and self.status is None:
             self.status = int(message["status"])
-            self.headers = [(_text(name), _text(value)) for name, value in message.get("headers", ())]
+            # Lower-cased as ASGI servers (and Mangum) send them; HTTP/2 requires it.
+            self.headers = [(_text(name).lower(), _text(value)) for name, value in message.get("headers", ())]
             if self.streams:
                 self.settled.set()  # streaming: the handler returns now, the body follows as it is sent
         elif kind == "http.response.body" and self.status is not None:

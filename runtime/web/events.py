@@ -214,20 +214,16 @@ def lambda_response(
     text_media_types: tuple[str, ...] = TEXT_MEDIA_TYPES,
     exclude_headers: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The Lambda result that makes `request`'s service send this response."""
-    pairs = [(name.lower(), value) for name, value in headers if name.lower() not in exclude_headers]
+    """The Lambda result that makes `request`'s service send this response. Header names go out as the app spelt
+    them (the ASGI adapter has lower-cased them, as ASGI servers do; a WSGI app's keep their case, as apig-wsgi
+    keeps them); headers repeated under different cases are one header."""
+    pairs = [(name, value) for name, value in headers if name.lower() not in exclude_headers]
     text, is_base64 = _encode_body(body, pairs, text_media_types)
     result: dict[str, Any] = {"statusCode": status}
     if request.kind == "v2":
         # Set-Cookie goes in `cookies`; other repeated headers are joined, as HTTP allows for every header but
         # Set-Cookie (payload 2.0 has no multi-value headers).
-        single: dict[str, str] = {}
-        cookies = []
-        for name, value in pairs:
-            if name == "set-cookie":
-                cookies.append(value)
-            else:
-                single[name] = f"{single[name]},{value}" if name in single else value
+        single, cookies = _single_value(pairs)
         result["headers"] = single
         if cookies:
             result["cookies"] = cookies
@@ -235,8 +231,9 @@ def lambda_response(
         result["headers"] = _case_varied(pairs)
     else:
         grouped: dict[str, list[str]] = {}
+        spelling: dict[str, str] = {}
         for name, value in pairs:
-            grouped.setdefault(name, []).append(value)
+            grouped.setdefault(spelling.setdefault(name.lower(), name), []).append(value)
         if request.kind == "alb":
             result["multiValueHeaders"] = grouped
         else:
@@ -248,10 +245,25 @@ def lambda_response(
     return result
 
 
+def _single_value(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """(headers, Set-Cookie values) for the forms without multi-value headers (payload 2.0, streams): a repeated
+    header is one comma-joined value, as HTTP allows for every header but Set-Cookie, under its first spelling."""
+    single: dict[str, str] = {}
+    spelling: dict[str, str] = {}
+    cookies = []
+    for name, value in pairs:
+        if name.lower() == "set-cookie":
+            cookies.append(value)
+            continue
+        key = spelling.setdefault(name.lower(), name)
+        single[key] = f"{single[key]},{value}" if key in single else value
+    return single, cookies
+
+
 def _encode_body(body: bytes, headers: list[tuple[str, str]], text_media_types: tuple[str, ...]) -> tuple[str, bool]:
     if not body:
         return "", False
-    header = dict(headers)
+    header = {name.lower(): value for name, value in headers}
     media_type = header.get("content-type", "").split(";", 1)[0].strip().lower()
     encoded = header.get("content-encoding", "identity").strip().lower() not in ("", "identity")
     is_text = media_type.startswith(text_media_types) or media_type.endswith(("+json", "+xml"))
@@ -364,12 +376,5 @@ def streaming_response(
     """The HTTP prelude of a Function URL or API Gateway stream (status, headers, cookies), then `body`'s parts."""
     from ..streaming import StreamingResponse
 
-    single: dict[str, str] = {}
-    cookies = []
-    for name, value in headers:
-        name = name.lower()
-        if name == "set-cookie":
-            cookies.append(value)
-        elif name not in exclude_headers:
-            single[name] = f"{single[name]},{value}" if name in single else value
+    single, cookies = _single_value((name, value) for name, value in headers if name.lower() not in exclude_headers)
     return StreamingResponse(body, status_code=status, headers=single, cookies=cookies)

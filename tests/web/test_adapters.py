@@ -142,17 +142,19 @@ def test_bodies_go_as_text_only_when_they_are_text(headers: list[tuple[str, str]
 
 
 def test_repeated_headers_in_each_response_form() -> None:
+    # Names keep the spelling given (a WSGI app's, as apig-wsgi keeps it); a header repeated under another case is
+    # the same header, under its first spelling.
     headers = [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Vary", "Accept"), ("vary", "Cookie")]
     v2 = lambda_response(parse_event(recorded("http-v2-get")), 201, headers, b"")
     assert v2 == {
         "statusCode": 201,
-        "headers": {"vary": "Accept,Cookie"},
+        "headers": {"Vary": "Accept,Cookie"},
         "cookies": ["a=1", "b=2"],
         "body": "",
         "isBase64Encoded": False,
     }
     rest = lambda_response(parse_event(recorded("rest-get")), 200, headers, b"", exclude_headers=frozenset({"vary"}))
-    assert (rest["headers"], rest["multiValueHeaders"]) == ({}, {"set-cookie": ["a=1", "b=2"]})
+    assert (rest["headers"], rest["multiValueHeaders"]) == ({}, {"Set-Cookie": ["a=1", "b=2"]})
     alb = lambda_response(parse_event(recorded("alb-get")), 200, headers * 2, b"")
     # One value per key in ALB's single-value form: a repeated header goes under differently-cased names.
     assert len(alb["headers"]) == 8 and {name.lower() for name in alb["headers"]} == {"set-cookie", "vary"}
@@ -163,7 +165,7 @@ def test_repeated_headers_in_each_response_form() -> None:
         "b=2",
     ]
     multi = lambda_response(parse_event(recorded("alb-multi-get")), 200, headers, b"")
-    assert multi["multiValueHeaders"] == {"set-cookie": ["a=1", "b=2"], "vary": ["Accept", "Cookie"]}
+    assert multi["multiValueHeaders"] == {"Set-Cookie": ["a=1", "b=2"], "Vary": ["Accept", "Cookie"]}
 
 
 # ASGI -------------------------------------------------------------------------------------------------------------
