@@ -66,11 +66,14 @@ class ASGIHandler:
         self.base_path = api_gateway_base_path
         self.text_media_types = tuple(text_mime_types) if text_mime_types is not None else TEXT_MEDIA_TYPES
         self.exclude_headers = frozenset(name.lower() for name in exclude_headers)
-        #: the lifespan state (`scope["state"]`); each request gets a shallow copy, as servers do
-        self.state: dict[str, Any] = {}
+        #: the lifespan state (`scope["state"]`); each request gets a shallow copy, as servers do. None without a
+        #: lifespan (off, or the app has none): requests then have no "state" key, as the ASGI spec has it.
+        self.state: dict[str, Any] | None = None
         self._warned_outside = False
         if lifespan != "off":
-            _Lifespan(app, self.state, required=lifespan == "on").start()
+            state: dict[str, Any] = {}
+            if _Lifespan(app, state, required=lifespan == "on").start():
+                self.state = state
 
     def __call__(self, event: Any, context: Any) -> Any:
         request = parse_event(event, self.base_path)
@@ -87,7 +90,7 @@ class ASGIHandler:
         return lambda_response(request, status, headers, body, self.text_media_types, self.exclude_headers)
 
     def _scope(self, request: HttpRequest, event: Any, context: Any) -> dict[str, Any]:
-        return {
+        scope = {
             "type": "http",
             "asgi": _ASGI,
             "http_version": "1.1",
@@ -97,14 +100,17 @@ class ASGIHandler:
             "raw_path": None,
             "root_path": request.root_path,
             "query_string": request.query_string.encode(),
-            "headers": [(name.encode(), value.encode()) for name, value in request.headers],
+            # [name, value] lists, as Mangum makes them (the spec allows any two-item iterable)
+            "headers": [[name.encode(), value.encode()] for name, value in request.headers],
             "client": (request.client, 0) if request.client else None,
             "server": request.server,
-            "state": self.state.copy(),
             # Mangum's keys, which apps read the raw event and the Lambda context from.
             "aws.event": event,
             "aws.context": context,
         }
+        if self.state is not None:
+            scope["state"] = self.state.copy()
+        return scope
 
     def _finish_later(self, cycle: _HttpCycle) -> None:
         """The rest of the app's task runs in the after-response phase; where there is none (the handler called
@@ -269,9 +275,9 @@ class _Lifespan:
         #: the type of a message of another protocol the app answered the lifespan scope with
         self.foreign: str | None = None
 
-    def start(self) -> None:
-        """Run the startup (at init); LifespanError if it failed or did not answer in time; register the shutdown if
-        it succeeded."""
+    def start(self) -> bool:
+        """Run the startup (at init): whether the app has a lifespan; LifespanError if it failed or did not answer
+        in time; the shutdown registered if it succeeded."""
         task = aio.start_resident(self._run())
         limit_s = _startup_limit_s()
         if not aio.result_of(self._await_answer(task, limit_s)):
@@ -293,13 +299,14 @@ class _Lifespan:
             if self.required:
                 raise LifespanError(f"the app does not support the lifespan protocol (lifespan='on'): {reason}")
             logs.runtime_logger().debug("asgi: the app does not support the lifespan protocol: %s", reason)
-            return
+            return False
         if answer is None or answer["type"] != "lifespan.startup.complete":
             aio.result_of(_ended(task))  # Starlette answers "failed", then raises
             _raise_failure("startup", answer, task)
         self.answer = None
         self.answered.clear()
         hooks.on_shutdown(name="asgi lifespan shutdown")(self._shutdown_hook(task))
+        return True
 
     def _shutdown_hook(self, task: asyncio.Task[None]) -> Callable[[], Awaitable[None]]:
         async def shutdown() -> None:

@@ -157,8 +157,8 @@ def _v2(event: dict[str, Any], context: dict[str, Any], base_path: str) -> HttpR
     http = context["http"]
     headers = _lower(event.get("headers"))
     cookies = _texts("cookies", event.get("cookies"))
-    if cookies:  # 2.0 moves the Cookie header into a list of its own
-        headers["cookie"] = "; ".join(cookies)
+    if cookies:  # 2.0 moves the Cookie header into a list of its own; a hand-written event may have both
+        headers["cookie"] = "; ".join([*cookies, headers["cookie"]] if "cookie" in headers else cookies)
     path, root_path = _split_base_path(http.get("path") or "/", base_path)
     return HttpRequest(
         "v2",
@@ -214,9 +214,9 @@ def lambda_response(
     text_media_types: tuple[str, ...] = TEXT_MEDIA_TYPES,
     exclude_headers: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The Lambda result that makes `request`'s service send this response. Header names go out as the app spelt
-    them (the ASGI adapter has lower-cased them, as ASGI servers do; a WSGI app's keep their case, as apig-wsgi
-    keeps them); headers repeated under different cases are one header."""
+    """The Lambda result that makes `request`'s service send this response. In the REST and ALB forms, header names
+    go out as the app spelt them (the ASGI adapter has lower-cased them, as ASGI servers do; a WSGI app's keep their
+    case, as apig-wsgi keeps them), and headers repeated under different cases are one header."""
     pairs = [(name, value) for name, value in headers if name.lower() not in exclude_headers]
     text, is_base64 = _encode_body(body, pairs, text_media_types)
     result: dict[str, Any] = {"statusCode": status}
@@ -246,17 +246,17 @@ def lambda_response(
 
 
 def _single_value(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
-    """(headers, Set-Cookie values) for the forms without multi-value headers (payload 2.0, streams): a repeated
-    header is one comma-joined value, as HTTP allows for every header but Set-Cookie, under its first spelling."""
+    """(headers, Set-Cookie values) for the forms without multi-value headers (payload 2.0, streams): names
+    lower-cased, as those services send them (and Mangum and apig-wsgi write them); a repeated header is one
+    comma-joined value, as HTTP allows for every header but Set-Cookie."""
     single: dict[str, str] = {}
-    spelling: dict[str, str] = {}
     cookies = []
     for name, value in pairs:
-        if name.lower() == "set-cookie":
+        key = name.lower()
+        if key == "set-cookie":
             cookies.append(value)
-            continue
-        key = spelling.setdefault(name.lower(), name)
-        single[key] = f"{single[key]},{value}" if key in single else value
+        else:
+            single[key] = f"{single[key]},{value}" if key in single else value
     return single, cookies
 
 

@@ -97,6 +97,14 @@ def test_a_hand_written_rest_event_without_a_request_context_is_served(context: 
     assert (request.method, request.path, request.body, request.client) == ("POST", "/items", b"x=1", None)
 
 
+def test_a_v2_event_with_a_cookie_header_and_cookies_keeps_both() -> None:
+    # API Gateway moves every cookie into `cookies`; a hand-written event may also have the header: none is dropped.
+    event = get("/")
+    event["headers"]["cookie"] = "a=1"
+    event["cookies"] = ["b=2", "c=3"]
+    assert parse_event(event).header("cookie") == "b=2; c=3; a=1"  # apig-wsgi's order
+
+
 def test_a_query_string_with_a_leading_question_mark_is_read_without_it() -> None:
     event = get("/hello", "?name=Ada")
     assert parse_event(event).query_string == "name=Ada"
@@ -142,13 +150,13 @@ def test_bodies_go_as_text_only_when_they_are_text(headers: list[tuple[str, str]
 
 
 def test_repeated_headers_in_each_response_form() -> None:
-    # Names keep the spelling given (a WSGI app's, as apig-wsgi keeps it); a header repeated under another case is
-    # the same header, under its first spelling.
+    # Names keep the spelling given in the REST and ALB forms (a WSGI app's, as apig-wsgi keeps it), lower-cased in
+    # payload 2.0's; a header repeated under another case is the same header, under its first spelling.
     headers = [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Vary", "Accept"), ("vary", "Cookie")]
     v2 = lambda_response(parse_event(recorded("http-v2-get")), 201, headers, b"")
     assert v2 == {
         "statusCode": 201,
-        "headers": {"Vary": "Accept,Cookie"},
+        "headers": {"vary": "Accept,Cookie"},
         "cookies": ["a=1", "b=2"],
         "body": "",
         "isBase64Encoded": False,

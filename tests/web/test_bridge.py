@@ -148,7 +148,7 @@ def test_a_flask_response_iterable_streams_with_response_stream(api: LambdaApiSe
     api.wait_ended(request_id)
     assert result.streamed
     prelude, _, body = result.body.partition(b"\0" * 8)
-    assert json.loads(prelude)["headers"]["Content-Type"] == "text/plain; charset=utf-8"  # Flask's spelling
+    assert json.loads(prelude)["headers"]["content-type"] == "text/plain; charset=utf-8"
     assert body == b"part 0\npart 1\npart 2\n"
     arrivals = [at for at, _ in result.chunks]  # the prelude and the first part, then each part
     [slept_1] = api.marks("flask-slept-1")
