@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             pin=args.pin,
             in_place=args.in_place,
             ours_env=ours_env,
-            python=args.python,
+            # Absolute, not resolved: the bootstrap's shebang names it, and a venv's interpreter is a symlink.
+            python=os.path.abspath(args.python) if args.python else None,
             stub_binary=args.stub.resolve() if args.stub else None,
         )
     except (BenchError, subprocess.SubprocessError) as exc:
