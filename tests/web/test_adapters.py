@@ -90,7 +90,7 @@ def test_requests_read_from_each_kind_of_event() -> None:
 @pytest.mark.parametrize("context", ["missing", None], ids=["missing", "null"])
 def test_a_hand_written_rest_event_without_a_request_context_is_served(context: Any) -> None:
     # As apig-wsgi's suite writes its events; API Gateway always sends one, so nothing of it is needed.
-    event = {"httpMethod": "POST", "path": "/items", "headers": {"Host": "example.com"}, "body": "x=1"}
+    event: dict[str, Any] = {"httpMethod": "POST", "path": "/items", "headers": {"Host": "example.com"}, "body": "x=1"}
     if context is None:
         event["requestContext"] = None
     request = parse_event(event)
