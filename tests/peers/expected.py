@@ -20,91 +20,93 @@ class Reason:
     text: str
 
 
-#: peer -> its distribution's name (pinned in requirements.txt)
-PEERS = {"mangum": "mangum", "apig-wsgi": "apig-wsgi"}
-
 #: the reasons, by key
 REASONS: dict[str, Reason] = {
-    "lifespan-once": Reason(
-        "declared",
-        "lifespan-once",
-        "the lifespan runs once per process: startup at init (a failure is an init error), shutdown at SIGTERM; Mangum runs both around every invocation",
-    ),
-    "lifespan-startup-error": Reason(
-        "declared",
-        "lifespan-startup-error",
-        "an exception in the lifespan startup, after the app asked for it, is an init error in every mode; Mangum logs it and serves in 'auto'",
-    ),
-    "lifespan-foreign-answer": Reason(
-        "declared",
-        "lifespan-foreign-answer",
-        "in 'auto', an app that answers the lifespan scope with another protocol's message has no lifespan and is served (ASGI spec, uvicorn); Mangum fails when the app had read the startup event",
-    ),
-    "lifespan-on-required": Reason(
-        "declared",
-        "lifespan-on-required",
-        "lifespan='on' requires a lifespan: an app without one is an init error; Mangum serves it",
-    ),
-    "root-path": Reason(
-        "declared",
-        "root-path",
-        "with an API mapping's base path, `path` keeps it and `root_path` is set (Starlette 0.33+); Mangum strips it from `path`",
-    ),
-    "client-none": Reason(
-        "declared",
-        "client-none",
-        "`client` is None when the event has no source IP (the spec's type); Mangum sends (None, 0)",
-    ),
-    "no-content-type-binary": Reason(
-        "declared",
-        "no-content-type-binary",
-        "a body without Content-Type is sent base64-encoded and no Content-Type is added; Mangum (payload 2.0) adds application/json, apig-wsgi sends it as text",
-    ),
-    "rest-header-maps": Reason(
-        "declared",
-        "rest-header-maps",
-        "REST and payload 1.0: single headers in `headers`, repeated ones in `multiValueHeaders` (Mangum's form); apig-wsgi puts all in `multiValueHeaders`. API Gateway merges the two",
-    ),
-    "v2-empty-cookies": Reason(
-        "declared",
-        "v2-empty-cookies",
-        "payload 2.0: `cookies` is left out when there are none (Mangum's form); apig-wsgi sends `cookies: []`",
-    ),
-    "header-join": Reason(
-        "declared", "header-join", "a repeated request header is joined with ', ' (RFC 9110); apig-wsgi joins with ','"
-    ),
-    "cookie-join": Reason(
-        "declared", "cookie-join", "request cookies are joined with '; ' (RFC 6265 §5.4); apig-wsgi joins with ';'"
-    ),
-    "cgi-content-headers": Reason(
-        "declared",
-        "cgi-content-headers",
-        "Content-Type and Content-Length are in the environ as CONTENT_TYPE/CONTENT_LENGTH only (PEP 3333); apig-wsgi also sets HTTP_CONTENT_TYPE",
-    ),
-    "remote-addr-source-ip": Reason(
-        "declared",
-        "remote-addr-source-ip",
-        "REMOTE_ADDR is the source IP the service saw (requestContext), never a client-set X-Forwarded-For; apig-wsgi takes X-Forwarded-For's first entry",
-    ),
-    "server-name-default": Reason(
-        "declared",
-        "server-name-default",
-        "SERVER_NAME is 'localhost' when the event has no Host header (PEP 3333 requires a value); apig-wsgi leaves it empty",
-    ),
-    "wsgi-exc-info": Reason(
-        "declared",
-        "wsgi-exc-info",
-        "start_response(..., exc_info) replaces the response, since nothing was sent yet (PEP 3333); apig-wsgi re-raises the exception",
-    ),
-    "v2-path-as-given": Reason(
-        "declared",
-        "v2-path-as-given",
-        "payload 2.0: the path is requestContext.http.path as the service gives it (an encoded '/' stays %2F); apig-wsgi unquotes it",
-    ),
-    "lambda-at-edge": Reason("not offered", "lambda-at-edge", "Lambda@Edge (CloudFront) events"),
-    "custom-handlers": Reason("not offered", "custom-handlers", "Mangum's custom_handlers (pluggable event classes)"),
-    "access-log": Reason("not offered", "access-log", "Mangum's access log line per request ('GET /path 200')"),
-    "internals": Reason("internals", "internals", "reads the peer's own objects, exception types or messages"),
+    reason.key: reason
+    for reason in (
+        Reason(
+            "declared",
+            "lifespan-once",
+            "the lifespan runs once per process: startup at init (a failure is an init error), shutdown at SIGTERM; Mangum runs both around every invocation",
+        ),
+        Reason(
+            "declared",
+            "lifespan-startup-error",
+            "an exception in the lifespan startup, after the app asked for it, is an init error in every mode; Mangum logs it and serves in 'auto'",
+        ),
+        Reason(
+            "declared",
+            "lifespan-foreign-answer",
+            "in 'auto', an app that answers the lifespan scope with another protocol's message has no lifespan and is served (ASGI spec, uvicorn); Mangum fails when the app had read the startup event",
+        ),
+        Reason(
+            "declared",
+            "lifespan-on-required",
+            "lifespan='on' requires a lifespan: an app without one is an init error; Mangum serves it",
+        ),
+        Reason(
+            "declared",
+            "root-path",
+            "with an API mapping's base path, `path` keeps it and `root_path` is set (Starlette 0.33+); Mangum strips it from `path`",
+        ),
+        Reason(
+            "declared",
+            "client-none",
+            "`client` is None when the event has no source IP (the spec's type); Mangum sends (None, 0)",
+        ),
+        Reason(
+            "declared",
+            "no-content-type-binary",
+            "a body without Content-Type is sent base64-encoded and no Content-Type is added; Mangum (payload 2.0) adds application/json, apig-wsgi sends it as text",
+        ),
+        Reason(
+            "declared",
+            "rest-header-maps",
+            "REST and payload 1.0: single headers in `headers`, repeated ones in `multiValueHeaders` (Mangum's form); apig-wsgi puts all in `multiValueHeaders`. API Gateway merges the two",
+        ),
+        Reason(
+            "declared",
+            "v2-empty-cookies",
+            "payload 2.0: `cookies` is left out when there are none (Mangum's form); apig-wsgi sends `cookies: []`",
+        ),
+        Reason(
+            "declared",
+            "header-join",
+            "a repeated request header is joined with ', ' (RFC 9110); apig-wsgi joins with ','",
+        ),
+        Reason(
+            "declared", "cookie-join", "request cookies are joined with '; ' (RFC 6265 §5.4); apig-wsgi joins with ';'"
+        ),
+        Reason(
+            "declared",
+            "cgi-content-headers",
+            "Content-Type and Content-Length are in the environ as CONTENT_TYPE/CONTENT_LENGTH only (PEP 3333); apig-wsgi also sets HTTP_CONTENT_TYPE",
+        ),
+        Reason(
+            "declared",
+            "remote-addr-source-ip",
+            "REMOTE_ADDR is the source IP the service saw (requestContext), never a client-set X-Forwarded-For; apig-wsgi takes X-Forwarded-For's first entry",
+        ),
+        Reason(
+            "declared",
+            "server-name-default",
+            "SERVER_NAME is 'localhost' when the event has no Host header (PEP 3333 requires a value); apig-wsgi leaves it empty",
+        ),
+        Reason(
+            "declared",
+            "wsgi-exc-info",
+            "start_response(..., exc_info) replaces the response, since nothing was sent yet (PEP 3333); apig-wsgi re-raises the exception",
+        ),
+        Reason(
+            "declared",
+            "v2-path-as-given",
+            "payload 2.0: the path is requestContext.http.path as the service gives it (an encoded '/' stays %2F); apig-wsgi unquotes it",
+        ),
+        Reason("not offered", "lambda-at-edge", "Lambda@Edge (CloudFront) events"),
+        Reason("not offered", "custom-handlers", "Mangum's custom_handlers (pluggable event classes)"),
+        Reason("not offered", "access-log", "Mangum's access log line per request ('GET /path 200')"),
+        Reason("internals", "internals", "reads the peer's own objects, exception types or messages"),
+    )
 }
 
 EXPECTED: dict[str, dict[str, Reason]] = {
