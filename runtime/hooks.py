@@ -212,6 +212,7 @@ def _defer(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | C
     task = Task(fn, args, kwargs, name=name)
     lifetime = open_invocation()
     if (lifetime is None or lifetime.deferred.label is None) and served_elsewhere():
+        _warn_elsewhere(f"defer({task.name})")
         _run_now(task)
         return
     try:
@@ -221,6 +222,24 @@ def _defer(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | C
     except DeferError:
         _close_if_coroutine(fn)
         raise
+
+
+def defer_or_run(name: str | Callable[[], str], fn: Any, /, *args: Any, warn: bool = True) -> bool:
+    """`defer_as(name, fn, *args)`: True. Where no invocation can take the work (a unit test calls the handler, or
+    the invocation holds RUNTIME_MAX_DEFERRED tasks), the work runs now, before returning, with a warning unless
+    `warn` is False (a caller that has warned once): False. The work the runtime's own adapters hand to the phase
+    (an app's background tasks) is never skipped."""
+    try:
+        _defer(fn, args, {}, name)
+        return True
+    except DeferError as exc:
+        task = Task(fn, args, {}, name=name)
+        if warn:
+            import logging
+
+            logging.getLogger("runtime").warning("%s: %s; it runs now, before the handler returns", task.name, exc)
+        _run_now(task)
+        return False
 
 
 def served_elsewhere() -> bool:
@@ -255,9 +274,8 @@ def _warn_elsewhere(what: str) -> None:
 
 
 def _run_now(task: Task) -> None:
-    """`defer()` under another runtime: the work runs now, before the response, rather than never. Its failure is
-    logged, as in the phase, and does not fail the handler."""
-    _warn_elsewhere(f"defer({task.name})")
+    """Work that cannot wait for the phase runs now, before the response, rather than never. Its failure is logged,
+    as in the phase, and does not fail the handler."""
     import logging
 
     result: Any = None

@@ -10,20 +10,16 @@ from __future__ import annotations
 from .. import aio, hooks, logs
 from .._typing import TYPE_CHECKING
 from ..errors import ShutdownRequested
-from .events import (
-    SERVER_ERROR,
-    TEXT_MEDIA_TYPES,
-    HttpRequest,
-    lambda_response,
-    parse_event,
-    streaming_response,
-    streams,
-)
+from .adapter import Adapter
+from .events import SERVER_ERROR
 
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
     from typing import Any, Literal
+
+    from .adapter import OtherEvents, StatusCodes
+    from .events import HttpRequest
 
     Message = MutableMapping[str, Any]
     # Loose on purpose: frameworks type scope, receive and send each their own way.
@@ -40,13 +36,19 @@ class LifespanError(RuntimeError):
     """The app's lifespan startup failed (an init error) or its shutdown did."""
 
 
-class ASGIHandler:
-    """`handler = ASGIHandler(app)`: a Lambda handler for API Gateway (REST and HTTP APIs), Function URLs and ALB.
+class ASGIHandler(Adapter):
+    """`handler = ASGIHandler(app)`: a Lambda handler for API Gateway (REST and HTTP APIs), Function URLs, ALB and
+    Lambda@Edge.
 
     `lifespan`: "auto" runs the app's lifespan if it supports it, "on" requires it, "off" skips it.
     `api_gateway_base_path`: the base path of a custom domain's API mapping; the app sees it as `root_path`.
     `text_mime_types`: response media types sent as text (the others are base64-encoded).
     `exclude_headers`: response headers left out.
+    `invoke_mode`: "response_stream" streams the response as the app sends it (default: RUNTIME_INVOKE_MODE).
+    `compress`: gzip (or brotli) text-like responses for clients that accept it, streamed ones part by part.
+    `error_status_codes`: statuses ("500-599", or a set) posted as invocation errors, the response in the error.
+    `other_events`: what becomes of an event that is no HTTP request: an error (None), a POST of it to the app at
+    a path (True: "/events"), or a call of a function `(event, context)`; the result is the invocation's.
     """
 
     def __init__(
@@ -57,37 +59,44 @@ class ASGIHandler:
         text_mime_types: Iterable[str] | None = None,
         exclude_headers: Iterable[str] = (),
         invoke_mode: Literal["buffered", "response_stream"] | None = None,
+        *,
+        compress: bool = False,
+        error_status_codes: StatusCodes = None,
+        other_events: OtherEvents = None,
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
-        #: stream the app's response as it sends it (a function configured for response streaming)
-        self.streams = streams(invoke_mode)
+        super().__init__(
+            api_gateway_base_path,
+            text_mime_types,
+            exclude_headers,
+            invoke_mode,
+            compress,
+            error_status_codes,
+            other_events,
+        )
         self.app = app
-        self.base_path = api_gateway_base_path
-        self.text_media_types = tuple(text_mime_types) if text_mime_types is not None else TEXT_MEDIA_TYPES
-        self.exclude_headers = frozenset(name.lower() for name in exclude_headers)
         #: the lifespan state (`scope["state"]`); each request gets a shallow copy, as servers do. None without a
         #: lifespan (off, or the app has none): requests then have no "state" key, as the ASGI spec has it.
         self.state: dict[str, Any] | None = None
-        self._warned_outside = False
         if lifespan != "off":
             state: dict[str, Any] = {}
             if _Lifespan(app, state, required=lifespan == "on").start():
                 self.state = state
 
-    def __call__(self, event: Any, context: Any) -> Any:
-        request = parse_event(event, self.base_path)
-        cycle = _HttpCycle(self._scope(request, event, context), request.body, self.streams)
+    def serve(self, request: HttpRequest, event: Any, context: Any) -> Any:
+        streams = self.streams_to(request)
+        cycle = _HttpCycle(self._scope(request, event, context), request.body, streams)
         aio.result_of(cycle.start(self.app))
-        if self.streams and cycle.status is not None and not cycle.failed:
+        if streams and cycle.status is not None and not cycle.failed:
             # The response has started: its body goes out as the app sends it; the app's work after its last part
             # runs in the phase, which starts once the stream has ended.
             self._finish_later(cycle)
-            return streaming_response(cycle.status, cycle.headers, cycle.stream(), self.exclude_headers)
+            return self.stream(request, cycle.status, cycle.headers, cycle.stream())
         if cycle.complete.is_set():
             self._finish_later(cycle)
         status, headers, body = cycle.response()
-        return lambda_response(request, status, headers, body, self.text_media_types, self.exclude_headers)
+        return self.respond(request, status, headers, body)
 
     def _scope(self, request: HttpRequest, event: Any, context: Any) -> dict[str, Any]:
         scope = {
@@ -113,20 +122,9 @@ class ASGIHandler:
         return scope
 
     def _finish_later(self, cycle: _HttpCycle) -> None:
-        """The rest of the app's task runs in the after-response phase; where there is none (the handler called
-        outside this runtime's invocations: a test, another runtime), it finishes now, before the handler returns."""
-        try:
-            # Named when the phase first asks: the walk through the app's awaits (~5 µs) is not spent before the
-            # response.
-            hooks.defer_as(lambda: _work_after_response(cycle, self.app), finish_app, cycle)
-        except hooks.DeferError as exc:
-            if not self._warned_outside:
-                self._warned_outside = True
-                logs.runtime_logger().warning("asgi: %s; the app's work after its response runs before returning", exc)
-            try:
-                aio.result_of(finish_app(cycle))
-            except Exception as error:
-                logs.runtime_logger().error("asgi: the app failed after its response: %r", error, exc_info=error)
+        """The rest of the app's task runs in the after-response phase (named when the phase first asks: the walk
+        through the app's awaits, ~5 µs, is not spent before the response)."""
+        self.after_response(lambda: _work_after_response(cycle, self.app), finish_app, cycle)
 
 
 def _work_after_response(cycle: _HttpCycle, app: ASGIApp) -> str:

@@ -1,5 +1,6 @@
-"""HTTP events from API Gateway (REST, and HTTP APIs with payload 1.0 or 2.0), Function URLs and ALB, read into one
-`HttpRequest`, and the app's response written back in the form each of them expects (docs/web.md has the sources).
+"""HTTP events from API Gateway (REST, and HTTP APIs with payload 1.0 or 2.0), Function URLs, ALB and Lambda@Edge:
+one `Source` per service tells its events apart, reads them into one `HttpRequest`, and writes the app's response back
+in the form the service expects (docs/web.md has the sources).
 
 The rules follow Mangum 0.22 and apig-wsgi 2.20, the adapters users come from, where they agree with AWS's
 documents; where this module differs, docs/web.md's table says how and why. Neither ASGI nor WSGI is known here.
@@ -35,7 +36,7 @@ SERVER_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal
 
 
 class UnsupportedEvent(ValueError):
-    """The event is not an HTTP request from API Gateway, a Function URL or an ALB."""
+    """The event is not an HTTP request from API Gateway, a Function URL, an ALB or Lambda@Edge."""
 
 
 class HttpRequest:
@@ -45,19 +46,18 @@ class HttpRequest:
         "body",
         "client",
         "headers",
-        "kind",
         "method",
-        "multi_value",
         "path",
         "query_string",
         "root_path",
         "scheme",
         "server",
+        "source",
     )
 
     def __init__(
         self,
-        kind: str,
+        source: Source,
         method: str,
         path: str,
         root_path: str,
@@ -65,10 +65,10 @@ class HttpRequest:
         headers: list[tuple[str, str]],
         body: bytes,
         client: str | None,
-        multi_value: bool = False,
+        scheme: str | None = None,
     ) -> None:
-        #: "rest" (API Gateway REST, or an HTTP API with payload 1.0), "v2" (HTTP API 2.0, Function URL) or "alb"
-        self.kind = kind
+        #: the service that sent it, which shapes the response
+        self.source = source
         self.method = method
         #: the decoded path the client asked for, `root_path` (the API's base path, if configured) included
         self.path = path
@@ -76,14 +76,13 @@ class HttpRequest:
         #: percent-encoded, without the "?"
         self.query_string = query_string
         #: lower-case names, in the order received; a repeated header is one entry per value only where the event
-        #: keeps them apart (ALB's multi-value mode), otherwise one comma-joined value as API Gateway sends it
+        #: keeps them apart (ALB's multi-value mode, Lambda@Edge), otherwise one comma-joined value as API Gateway
+        #: sends it
         self.headers = headers
         self.body = body
         self.client = client
-        #: ALB with multi-value headers on: it must be answered with `multiValueHeaders`
-        self.multi_value = multi_value
         header = dict(headers)
-        self.scheme = header.get("x-forwarded-proto", "https")
+        self.scheme = scheme or header.get("x-forwarded-proto", "https")
         host, _, port = header.get("host", "").partition(":")
         default_port = 443 if self.scheme == "https" else 80
         self.server = (host or "localhost", _port(port or header.get("x-forwarded-port", ""), default_port))
@@ -100,110 +99,309 @@ class HttpRequest:
                 return value
         return None
 
+    def replace_header(self, name: str, value: str | None) -> None:
+        """Every copy of header `name` (lower-case) removed, then `value` added unless it is None."""
+        self.headers = [(key, text) for key, text in self.headers if key != name]
+        if value is not None:
+            self.headers.append((name, value))
 
-def parse_event(event: Any, base_path: str = "") -> HttpRequest:
+
+class Source:
+    """One service's HTTP events: which events are its (`infer`), the request in one (`read`), and the Lambda result
+    that makes it send a response (`response`)."""
+
+    #: how logs and errors name the service
+    name = ""
+    #: whether the service can take a streamed response (Function URLs and API Gateway can; ALB cannot)
+    can_stream = True
+
+    def infer(self, event: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def read(self, event: dict[str, Any], base_path: str) -> HttpRequest:
+        raise NotImplementedError
+
+    def response(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, text_media_types: tuple[str, ...]
+    ) -> Any:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+class RestApi(Source):
+    """API Gateway REST APIs, and HTTP APIs with payload format 1.0 (the same event)."""
+
+    name = "API Gateway REST (or HTTP API payload 1.0)"
+
+    def infer(self, event: dict[str, Any]) -> bool:
+        # A hand-written event without requestContext (a unit test's, as apig-wsgi's suite writes them) is one too.
+        return "httpMethod" in event and isinstance(event.get("requestContext") or {}, dict)
+
+    def read(self, event: dict[str, Any], base_path: str) -> HttpRequest:
+        headers = _lower(event.get("headers"))
+        for name, values in (event.get("multiValueHeaders") or {}).items():
+            texts = _texts(name, values)
+            if texts:
+                headers[name.lower()] = _join(name, texts)
+        query = event.get("multiValueQueryStringParameters") or event.get("queryStringParameters") or {}
+        path, root_path = _split_base_path(unquote(event.get("path") or "/"), base_path)
+        identity = (event.get("requestContext") or {}).get("identity") or {}
+        return HttpRequest(
+            self,
+            event["httpMethod"],
+            path,
+            root_path,
+            urlencode(query, doseq=True),
+            list(headers.items()),
+            _body(event),
+            identity.get("sourceIp"),
+        )
+
+    def response(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, text_media_types: tuple[str, ...]
+    ) -> dict[str, Any]:
+        # API Gateway merges the two maps; repeated headers (Set-Cookie) only fit in the multi-value one.
+        grouped = _grouped(headers)
+        return _document(
+            status,
+            {
+                "headers": {name: values[0] for name, values in grouped.items() if len(values) == 1},
+                "multiValueHeaders": {name: values for name, values in grouped.items() if len(values) > 1},
+            },
+            body,
+            headers,
+            text_media_types,
+        )
+
+
+class HttpApiV2(Source):
+    """API Gateway HTTP APIs with payload format 2.0."""
+
+    name = "API Gateway HTTP API (payload 2.0)"
+
+    def infer(self, event: dict[str, Any]) -> bool:
+        return event.get("version") == "2.0" and isinstance(event.get("requestContext"), dict)
+
+    def read(self, event: dict[str, Any], base_path: str) -> HttpRequest:
+        http = event["requestContext"]["http"]
+        headers = _lower(event.get("headers"))
+        cookies = _texts("cookies", event.get("cookies"))
+        if cookies:  # 2.0 moves the Cookie header into a list of its own; a hand-written event may have both
+            headers["cookie"] = "; ".join([*cookies, headers["cookie"]] if "cookie" in headers else cookies)
+        path, root_path = _split_base_path(http.get("path") or "/", base_path)
+        return HttpRequest(
+            self,
+            http["method"],
+            path,
+            root_path,
+            (event.get("rawQueryString") or "").removeprefix("?"),
+            list(headers.items()),
+            _body(event),
+            http.get("sourceIp"),
+        )
+
+    def response(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, text_media_types: tuple[str, ...]
+    ) -> dict[str, Any]:
+        # Set-Cookie goes in `cookies`; other repeated headers are joined, as HTTP allows for every header but
+        # Set-Cookie (payload 2.0 has no multi-value headers).
+        single, cookies = _single_value(headers)
+        fields: dict[str, Any] = {"headers": single}
+        if cookies:
+            fields["cookies"] = cookies
+        return _document(status, fields, body, headers, text_media_types)
+
+
+class FunctionUrl(HttpApiV2):
+    """Function URLs: payload 2.0, from a `*.lambda-url.*` domain."""
+
+    name = "Function URL"
+
+    def infer(self, event: dict[str, Any]) -> bool:
+        context = event.get("requestContext")
+        return super().infer(event) and ".lambda-url." in str(context.get("domainName", ""))  # type: ignore[union-attr]
+
+
+class Alb(Source):
+    """Application Load Balancer, multi-value headers off: one value per header and query parameter."""
+
+    name = "ALB"
+    multi_value = False
+    can_stream = False
+
+    def infer(self, event: dict[str, Any]) -> bool:
+        context = event.get("requestContext")
+        return isinstance(context, dict) and "elb" in context and ("multiValueHeaders" in event) == self.multi_value
+
+    def read(self, event: dict[str, Any], base_path: str) -> HttpRequest:
+        if self.multi_value:
+            multi = event["multiValueHeaders"] or {}
+            headers = [(name.lower(), v) for name, values in multi.items() for v in _texts(name, values)]
+        else:
+            headers = list(_lower(event.get("headers")).items())
+        # ALB sends the query in the same form as the headers, but hand-written events mix them: the other map is
+        # read when the expected one is missing (as Mangum and apig-wsgi do), never the query silently dropped.
+        multi_query = event.get("multiValueQueryStringParameters")
+        single_query = event.get("queryStringParameters")
+        query = ((multi_query or single_query) if self.multi_value else (single_query or multi_query)) or {}
+        # ALB passes query parameters on as the client encoded them (it does not decode them): decoded here, then
+        # encoded once, so that the app sees the same query string as behind API Gateway.
+        decoded = {
+            unquote_plus(key): [unquote_plus(v) for v in value] if isinstance(value, list) else unquote_plus(value)
+            for key, value in query.items()
+        }
+        path, root_path = _split_base_path(unquote(event.get("path") or "/"), base_path)
+        forwarded_for = next((value for name, value in reversed(headers) if name == "x-forwarded-for"), "")
+        return HttpRequest(
+            self,
+            event["httpMethod"],
+            path,
+            root_path,
+            urlencode(decoded, doseq=True),
+            headers,
+            _body(event),
+            # ALB appends the address it saw to X-Forwarded-For: the last entry is the one a client cannot forge.
+            forwarded_for.rsplit(",", 1)[-1].strip() or None,
+        )
+
+    def response(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, text_media_types: tuple[str, ...]
+    ) -> dict[str, Any]:
+        return _document(status, {"headers": _case_varied(headers)}, body, headers, text_media_types)
+
+
+class AlbMultiValue(Alb):
+    """Application Load Balancer, multi-value headers on: it must be answered with `multiValueHeaders`."""
+
+    name = "ALB (multi-value headers)"
+    multi_value = True
+
+    def response(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, text_media_types: tuple[str, ...]
+    ) -> dict[str, Any]:
+        return _document(status, {"multiValueHeaders": _grouped(headers)}, body, headers, text_media_types)
+
+
+class LambdaAtEdge(Source):
+    """CloudFront's Lambda@Edge viewer and origin requests: the function generates the response. Its form is
+    CloudFront's ("Generate HTTP responses in request triggers", AWS CloudFront developer guide): `status` as a
+    string, headers as lists of {key, value}, `bodyEncoding` "text" or "base64"."""
+
+    name = "Lambda@Edge"
+    can_stream = False
+
+    def infer(self, event: dict[str, Any]) -> bool:
+        records = event.get("Records")
+        return isinstance(records, list) and bool(records) and isinstance(records[0], dict) and "cf" in records[0]
+
+    def read(self, event: dict[str, Any], base_path: str) -> HttpRequest:
+        request = event["Records"][0]["cf"]["request"]
+        headers = [
+            (name.lower(), text)
+            for name, items in (request.get("headers") or {}).items()
+            for text in _texts(name, [item.get("value") for item in items])
+        ]
+        body = request.get("body") or {}
+        data = body.get("data") or ""
+        content = base64.b64decode(data, validate=True) if body.get("encoding") == "base64" else data.encode()
+        path, root_path = _split_base_path(unquote(request.get("uri") or "/"), base_path)
+        scheme = next((value for name, value in headers if name == "cloudfront-forwarded-proto"), "https")
+        return HttpRequest(
+            self,
+            request["method"],
+            path,
+            root_path,
+            request.get("querystring") or "",
+            headers,
+            content,
+            request.get("clientIp"),
+            scheme,
+        )
+
+    def response(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, text_media_types: tuple[str, ...]
+    ) -> dict[str, Any]:
+        grouped: dict[str, list[dict[str, str]]] = {}
+        for name, value in headers:
+            grouped.setdefault(name.lower(), []).append({"key": name, "value": value})
+        text, is_base64 = _encode_body(body, headers, text_media_types)
+        return {
+            "status": str(status),
+            "headers": grouped,
+            "body": text,
+            "bodyEncoding": "base64" if is_base64 else "text",
+        }
+
+
+class PassThrough(Source):
+    """Any other event (SQS, EventBridge, S3, a direct invoke), as a POST of its JSON to `path` (Lambda Web Adapter's
+    pass-through): the app's 2xx response is the invocation's result (its body, parsed when it is JSON), any other
+    status fails the invocation, so that the event's service retries it rather than losing it."""
+
+    name = "non-HTTP event"
+    can_stream = False
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def infer(self, event: dict[str, Any]) -> bool:
+        return True
+
+    def read(self, event: dict[str, Any], base_path: str) -> HttpRequest:
+        import json
+
+        body = json.dumps(event, separators=(",", ":")).encode()
+        headers = [("host", "localhost"), ("content-type", "application/json"), ("content-length", str(len(body)))]
+        return HttpRequest(self, "POST", self.path, "", "", headers, body, None)
+
+    def response(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, text_media_types: tuple[str, ...]
+    ) -> Any:
+        text = body.decode(errors="replace")
+        if not 200 <= status < 300:
+            raise EventNotHandled(f"the app answered {status} to the event POSTed to {self.path}: {text[:1000]}")
+        media_type = next((value for name, value in headers if name.lower() == "content-type"), "")
+        if media_type.split(";", 1)[0].strip().lower().endswith(("/json", "+json")) and body:
+            import json
+
+            return json.loads(body)
+        return text
+
+
+class EventNotHandled(Exception):
+    """The app answered a non-HTTP event (`other_events`) with a status other than 2xx."""
+
+
+#: The services, in the order their events are told apart (the first whose `infer` accepts an event reads it).
+SOURCES: tuple[Source, ...] = (LambdaAtEdge(), AlbMultiValue(), Alb(), FunctionUrl(), HttpApiV2(), RestApi())
+
+
+def parse_event(event: Any, base_path: str = "", sources: tuple[Source, ...] = SOURCES) -> HttpRequest:
     """The request in `event`; `UnsupportedEvent` when it is not an HTTP event (a clear Lambda error, not a 500).
 
     `base_path` is the API mapping's path on a custom domain ("/api"): requests under it are routed without it.
     """
     if not isinstance(event, dict):
+        raise UnsupportedEvent(f"the event is not an HTTP request from {_SERVICES} ({_keys(event)})")
+    source = next((source for source in sources if source.infer(event)), None)
+    if source is None:
+        if isinstance(event.get("requestContext"), dict):
+            raise UnsupportedEvent(
+                "the event has a requestContext but is no HTTP request this adapter knows "
+                f"(top-level keys: {_keys(event)})"
+            )
         raise UnsupportedEvent(
-            f"the event is not an HTTP request from API Gateway, a Function URL or an ALB ({_keys(event)})"
-        )
-    context = event.get("requestContext")
-    if context is None and "httpMethod" in event:
-        context = {}  # a hand-written REST event (a unit test's, as apig-wsgi's suite writes them): served as one
-    if not isinstance(context, dict):
-        raise UnsupportedEvent(
-            "the event is not an HTTP request from API Gateway, a Function URL or an ALB "
-            f"(no requestContext; top-level keys: {_keys(event)})"
+            f"the event is not an HTTP request from {_SERVICES} (no requestContext; top-level keys: {_keys(event)})"
         )
     try:
-        if "elb" in context:
-            return _alb(event, base_path)
-        if event.get("version") == "2.0":
-            return _v2(event, context, base_path)
-        if "httpMethod" in event:  # REST APIs, and HTTP APIs with payload format 1.0
-            return _rest(event, context, base_path)
-    except (KeyError, TypeError, AttributeError, binascii.Error, UnicodeError) as exc:
-        raise UnsupportedEvent(f"malformed HTTP event: {type(exc).__name__}: {exc}") from None
-    raise UnsupportedEvent(
-        f"the event has a requestContext but is no HTTP request this adapter knows (top-level keys: {_keys(event)})"
-    )
+        return source.read(event, base_path)
+    except (KeyError, TypeError, AttributeError, IndexError, binascii.Error, UnicodeError) as exc:
+        raise UnsupportedEvent(f"malformed HTTP event from {source.name}: {type(exc).__name__}: {exc}") from None
 
 
-def _rest(event: dict[str, Any], context: dict[str, Any], base_path: str) -> HttpRequest:
-    headers = _lower(event.get("headers"))
-    for name, values in (event.get("multiValueHeaders") or {}).items():
-        texts = _texts(name, values)
-        if texts:
-            headers[name.lower()] = _join(name, texts)
-    query = event.get("multiValueQueryStringParameters") or event.get("queryStringParameters") or {}
-    path, root_path = _split_base_path(unquote(event.get("path") or "/"), base_path)
-    identity = context.get("identity") or {}
-    return HttpRequest(
-        "rest",
-        event["httpMethod"],
-        path,
-        root_path,
-        urlencode(query, doseq=True),
-        list(headers.items()),
-        _body(event),
-        identity.get("sourceIp"),
-    )
-
-
-def _v2(event: dict[str, Any], context: dict[str, Any], base_path: str) -> HttpRequest:
-    http = context["http"]
-    headers = _lower(event.get("headers"))
-    cookies = _texts("cookies", event.get("cookies"))
-    if cookies:  # 2.0 moves the Cookie header into a list of its own; a hand-written event may have both
-        headers["cookie"] = "; ".join([*cookies, headers["cookie"]] if "cookie" in headers else cookies)
-    path, root_path = _split_base_path(http.get("path") or "/", base_path)
-    return HttpRequest(
-        "v2",
-        http["method"],
-        path,
-        root_path,
-        (event.get("rawQueryString") or "").removeprefix("?"),
-        list(headers.items()),
-        _body(event),
-        http.get("sourceIp"),
-    )
-
-
-def _alb(event: dict[str, Any], base_path: str) -> HttpRequest:
-    multi_value = "multiValueHeaders" in event
-    if multi_value:
-        multi = event["multiValueHeaders"] or {}
-        headers = [(name.lower(), v) for name, values in multi.items() for v in _texts(name, values)]
-    else:
-        headers = list(_lower(event.get("headers")).items())
-    # ALB sends the query in the same form as the headers, but hand-written events mix them: the other map is read
-    # when the expected one is missing (as Mangum and apig-wsgi do), never the query silently dropped.
-    multi_query = event.get("multiValueQueryStringParameters")
-    single_query = event.get("queryStringParameters")
-    query = ((multi_query or single_query) if multi_value else (single_query or multi_query)) or {}
-    # ALB passes query parameters on as the client encoded them (it does not decode them): decoded here, then
-    # encoded once, so that the app sees the same query string as behind API Gateway.
-    decoded = {
-        unquote_plus(key): [unquote_plus(v) for v in value] if isinstance(value, list) else unquote_plus(value)
-        for key, value in query.items()
-    }
-    path, root_path = _split_base_path(unquote(event.get("path") or "/"), base_path)
-    forwarded_for = next((value for name, value in reversed(headers) if name == "x-forwarded-for"), "")
-    return HttpRequest(
-        "alb",
-        event["httpMethod"],
-        path,
-        root_path,
-        urlencode(decoded, doseq=True),
-        headers,
-        _body(event),
-        # ALB appends the address it saw to X-Forwarded-For: the last entry is the one a client cannot forge.
-        forwarded_for.rsplit(",", 1)[-1].strip() or None,
-        multi_value,
-    )
+_SERVICES = "API Gateway, a Function URL, an ALB or Lambda@Edge"
 
 
 def lambda_response(
@@ -213,36 +411,33 @@ def lambda_response(
     body: bytes,
     text_media_types: tuple[str, ...] = TEXT_MEDIA_TYPES,
     exclude_headers: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
+) -> Any:
     """The Lambda result that makes `request`'s service send this response. In the REST and ALB forms, header names
     go out as the app spelt them (the ASGI adapter has lower-cased them, as ASGI servers do; a WSGI app's keep their
     case, as apig-wsgi keeps them), and headers repeated under different cases are one header."""
     pairs = [(name, value) for name, value in headers if name.lower() not in exclude_headers]
-    text, is_base64 = _encode_body(body, pairs, text_media_types)
-    result: dict[str, Any] = {"statusCode": status}
-    if request.kind == "v2":
-        # Set-Cookie goes in `cookies`; other repeated headers are joined, as HTTP allows for every header but
-        # Set-Cookie (payload 2.0 has no multi-value headers).
-        single, cookies = _single_value(pairs)
-        result["headers"] = single
-        if cookies:
-            result["cookies"] = cookies
-    elif request.kind == "alb" and not request.multi_value:
-        result["headers"] = _case_varied(pairs)
-    else:
-        grouped: dict[str, list[str]] = {}
-        spelling: dict[str, str] = {}
-        for name, value in pairs:
-            grouped.setdefault(spelling.setdefault(name.lower(), name), []).append(value)
-        if request.kind == "alb":
-            result["multiValueHeaders"] = grouped
-        else:
-            # REST: API Gateway merges the two maps; repeated headers (Set-Cookie) only fit in the multi-value one.
-            result["headers"] = {name: values[0] for name, values in grouped.items() if len(values) == 1}
-            result["multiValueHeaders"] = {name: values for name, values in grouped.items() if len(values) > 1}
-    result["body"] = text
-    result["isBase64Encoded"] = is_base64
-    return result
+    return request.source.response(status, pairs, body, text_media_types)
+
+
+def _document(
+    status: int,
+    header_fields: dict[str, Any],
+    body: bytes,
+    headers: list[tuple[str, str]],
+    text_media_types: tuple[str, ...],
+) -> dict[str, Any]:
+    """The proxy-integration result: statusCode, the source's header fields, body, isBase64Encoded."""
+    text, is_base64 = _encode_body(body, headers, text_media_types)
+    return {"statusCode": status, **header_fields, "body": text, "isBase64Encoded": is_base64}
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each header's values, under the first spelling of its name."""
+    grouped: dict[str, list[str]] = {}
+    spelling: dict[str, str] = {}
+    for name, value in pairs:
+        grouped.setdefault(spelling.setdefault(name.lower(), name), []).append(value)
+    return grouped
 
 
 def _single_value(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
@@ -370,11 +565,24 @@ def streams(invoke_mode: str | None) -> bool:
     return mode == "response_stream"
 
 
+#: API Gateway starts a stream once it has the prelude and its delimiter, which must come within the first 16 KB
+#: ("Set up a Lambda proxy integration with payload response streaming", AWS API Gateway developer guide).
+MAX_PRELUDE = 16 * 1024
+
+
 def streaming_response(
     status: int, headers: Iterable[tuple[str, str]], body: Any, exclude_headers: frozenset[str] = frozenset()
 ) -> StreamingResponse:
-    """The HTTP prelude of a Function URL or API Gateway stream (status, headers, cookies), then `body`'s parts."""
+    """The HTTP prelude of a Function URL or API Gateway stream (status, headers, cookies), then `body`'s parts.
+    ValueError when the prelude is over 16 KB, which API Gateway would refuse after the stream had started."""
     from ..streaming import StreamingResponse
 
     single, cookies = _single_value((name, value) for name, value in headers if name.lower() not in exclude_headers)
-    return StreamingResponse(body, status_code=status, headers=single, cookies=cookies)
+    response = StreamingResponse(body, status_code=status, headers=single, cookies=cookies)
+    size = len(response.prelude())
+    if size > MAX_PRELUDE:
+        raise ValueError(
+            f"the response's status and headers take {size} bytes; a stream's prelude must fit in {MAX_PRELUDE} "
+            "(API Gateway's limit): send fewer or shorter headers"
+        )
+    return response

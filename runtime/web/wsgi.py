@@ -12,20 +12,16 @@ import sys
 
 from .. import hooks, logs
 from .._typing import TYPE_CHECKING
-from .events import (
-    SERVER_ERROR,
-    TEXT_MEDIA_TYPES,
-    HttpRequest,
-    lambda_response,
-    parse_event,
-    streaming_response,
-    streams,
-)
+from .adapter import Adapter
+from .events import SERVER_ERROR
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType
     from typing import Any, Literal
+
+    from .adapter import OtherEvents, StatusCodes
+    from .events import HttpRequest
 
     ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None] | None
     # Loose on purpose: frameworks type the environ and start_response each their own way.
@@ -35,12 +31,13 @@ if TYPE_CHECKING:
 _CGI_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
-class WSGIHandler:
-    """`handler = WSGIHandler(app)`: a Lambda handler for API Gateway (REST and HTTP APIs), Function URLs and ALB.
+class WSGIHandler(Adapter):
+    """`handler = WSGIHandler(app)`: a Lambda handler for API Gateway (REST and HTTP APIs), Function URLs, ALB and
+    Lambda@Edge.
 
     `api_gateway_base_path`: the base path of a custom domain's API mapping; the app sees it as `SCRIPT_NAME`.
-    `text_mime_types`: response media types sent as text (the others are base64-encoded).
-    `exclude_headers`: response headers left out.
+    `text_mime_types`, `exclude_headers`, `invoke_mode`, `compress`, `error_status_codes`, `other_events`: as for
+    `ASGIHandler`.
     """
 
     def __init__(
@@ -50,66 +47,64 @@ class WSGIHandler:
         text_mime_types: Iterable[str] | None = None,
         exclude_headers: Iterable[str] = (),
         invoke_mode: Literal["buffered", "response_stream"] | None = None,
+        *,
+        compress: bool = False,
+        error_status_codes: StatusCodes = None,
+        other_events: OtherEvents = None,
     ) -> None:
+        super().__init__(
+            api_gateway_base_path,
+            text_mime_types,
+            exclude_headers,
+            invoke_mode,
+            compress,
+            error_status_codes,
+            other_events,
+        )
         self.app = app
-        #: stream the response iterable as the app yields it (a function configured for response streaming)
-        self.streams = streams(invoke_mode)
-        self.base_path = api_gateway_base_path
-        self.text_media_types = tuple(text_mime_types) if text_mime_types is not None else TEXT_MEDIA_TYPES
-        self.exclude_headers = frozenset(name.lower() for name in exclude_headers)
-        self._warned_outside = False
 
-    def __call__(self, event: Any, context: Any) -> Any:
-        request = parse_event(event, self.base_path)
+    def serve(self, request: HttpRequest, event: Any, context: Any) -> Any:
+        streams = self.streams_to(request)
         response = _Response()
         result: Iterable[bytes] | None = None
         try:
             result = self.app(environ(request, event, context), response.start_response)
-            if self.streams:
+            if streams:
                 parts = iter(result)
                 first = next(parts, b"")  # start_response has been called once the first part exists
                 if response.status is not None:
                     # The rest goes out as the app yields it; close() runs in the phase, after the last byte.
                     self._close_later(result)
-                    return streaming_response(
-                        response.status, response.headers, _parts(first, parts), self.exclude_headers
-                    )
+                    return self.stream(request, response.status, response.headers, _parts(first, parts))
                 response.write(first)
-            for chunk in result if not self.streams else parts:
+            for chunk in result if not streams else parts:
                 response.write(chunk)
         except Exception as exc:
             logs.runtime_logger().error("wsgi: the app raised before its response was complete: %r", exc, exc_info=exc)
             response.fail()
-            self._close_now(result)
+            _close_now(result)
         else:
             if response.status is None:
                 logs.runtime_logger().error("wsgi: the app returned without calling start_response()")
                 response.fail()
             self._close_later(result)
         status, headers, body = response.value()
-        return lambda_response(request, status, headers, body, self.text_media_types, self.exclude_headers)
+        return self.respond(request, status, headers, body)
 
     def _close_later(self, result: Iterable[bytes]) -> None:
         close = getattr(result, "close", None)
-        if close is None:
-            return
-        try:
-            hooks.defer(close)
-        except hooks.DeferError as exc:
-            # Outside this runtime's invocations (a test, another runtime): closed now, never skipped.
-            if not self._warned_outside:
-                self._warned_outside = True
-                logs.runtime_logger().warning("wsgi: %s; the response is closed before returning", exc)
-            self._close_now(result)
+        if close is not None:
+            self.after_response(hooks.name_of(close), close)
 
-    def _close_now(self, result: Iterable[bytes] | None) -> None:
-        close = getattr(result, "close", None)
-        if close is None:
-            return
-        try:
-            close()
-        except Exception as exc:
-            logs.runtime_logger().error("wsgi: the response's close() failed: %r", exc, exc_info=exc)
+
+def _close_now(result: Iterable[bytes] | None) -> None:
+    close = getattr(result, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception as exc:
+        logs.runtime_logger().error("wsgi: the response's close() failed: %r", exc, exc_info=exc)
 
 
 def _parts(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -99,10 +99,14 @@ REASONS: dict[str, Reason] = {
         ),
         Reason(
             "declared",
+            "edge-response-form",
+            "Lambda@Edge: the response is in CloudFront's documented form, `status` a string and `bodyEncoding` 'text' or 'base64'; Mangum sends `status` as a number and `isBase64Encoded`, which CloudFront does not read",
+        ),
+        Reason(
+            "declared",
             "v2-path-as-given",
             "payload 2.0: the path is requestContext.http.path as the service gives it (an encoded '/' stays %2F); apig-wsgi unquotes it",
         ),
-        Reason("not offered", "lambda-at-edge", "Lambda@Edge (CloudFront) events"),
         Reason("not offered", "custom-handlers", "Mangum's custom_handlers (pluggable event classes)"),
         Reason("not offered", "access-log", "Mangum's access log line per request ('GET /path 200')"),
         Reason("internals", "internals", "reads the peer's own objects, exception types or messages"),
@@ -125,15 +129,15 @@ EXPECTED: dict[str, dict[str, Reason]] = {
             "no-content-type-binary"
         ],
         "tests/handlers/test_http_gateway.py::test_aws_http_gateway_response_v2_extra_mime_types": REASONS["internals"],
-        "tests/handlers/test_lambda_at_edge.py::test_aws_lambda_at_edge_exclude_": REASONS["lambda-at-edge"],
+        "tests/handlers/test_lambda_at_edge.py::test_aws_lambda_at_edge_exclude_": REASONS["edge-response-form"],
         "tests/handlers/test_lambda_at_edge.py::test_aws_lambda_at_edge_response[GET-text/plain; charset=utf-8-Hello world-Hello world-False]": REASONS[
-            "lambda-at-edge"
+            "edge-response-form"
         ],
         "tests/handlers/test_lambda_at_edge.py::test_aws_lambda_at_edge_response[POST-image/gif-GIF87a\\x01\\x00\\x01\\x00\\x80\\x01\\x00\\xff\\x00\\x00\\x00\\x00\\x00,\\x00\\x00\\x00\\x00\\x01\\x00\\x01\\x00\\x00\\x02\\x02D\\x01\\x00;-R0lGODdhAQABAIABAP8AAAAAACwAAAAAAQABAAACAkQBADs=-True]": REASONS[
-            "lambda-at-edge"
+            "edge-response-form"
         ],
         "tests/handlers/test_lambda_at_edge.py::test_aws_lambda_at_edge_response_extra_mime_types": REASONS[
-            "lambda-at-edge"
+            "edge-response-form"
         ],
         "tests/test_adapter.py::test_default_settings": REASONS["internals"],
         "tests/test_adapter.py::test_event_loop_created_when_missing": REASONS["internals"],

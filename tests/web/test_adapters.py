@@ -13,7 +13,7 @@ import pytest
 from runtime import aio, hooks
 from runtime.testing import invoke
 from runtime.web import ASGIHandler, LifespanError, UnsupportedEvent, WSGIHandler
-from runtime.web.events import lambda_response, parse_event
+from runtime.web.events import AlbMultiValue, HttpApiV2, RestApi, lambda_response, parse_event
 from tests.web import get, recorded
 
 Scope = dict[str, Any]
@@ -63,23 +63,30 @@ def test_events_that_are_not_http_requests_are_refused(event: Any) -> None:
 def test_a_malformed_http_event_is_refused_with_its_cause() -> None:
     event = recorded("http-v2-post-binary")
     event["body"] = "not base64!"
-    with pytest.raises(UnsupportedEvent, match="malformed HTTP event: Error"):
+    with pytest.raises(
+        UnsupportedEvent, match=r"malformed HTTP event from API Gateway HTTP API \(payload 2.0\): Error"
+    ):
         parse_event(event)
 
 
 def test_requests_read_from_each_kind_of_event() -> None:
     v2 = parse_event(recorded("http-v2-get"))
-    assert (v2.kind, v2.method, v2.path, v2.query_string) == ("v2", "GET", "/items/42", "color=red&tag=a&tag=b")
+    assert (type(v2.source), v2.method, v2.path, v2.query_string) == (
+        HttpApiV2,
+        "GET",
+        "/items/42",
+        "color=red&tag=a&tag=b",
+    )
     assert v2.header("cookie") == "session=abc; theme=dark" and v2.client == "203.0.113.7"
     rest = parse_event(recorded("rest-get"))
-    assert (rest.kind, rest.query_string, rest.server) == (
-        "rest",
+    assert (type(rest.source), rest.query_string, rest.server) == (
+        RestApi,
         "color=red&tag=a&tag=b",
         ("abc123.execute-api.us-east-1.amazonaws.com", 443),
     )
     alb = parse_event(recorded("alb-multi-get"))
     # ALB does not decode the query: decoded once, encoded once; each Cookie header kept as it came.
-    assert (alb.kind, alb.multi_value, alb.query_string) == ("alb", True, "color=red&tag=a&tag=b&q=a+b")
+    assert (type(alb.source), alb.query_string) == (AlbMultiValue, "color=red&tag=a&tag=b&q=a+b")
     assert [value for name, value in alb.headers if name == "cookie"] == ["session=abc", "theme=dark"]
     assert parse_event(recorded("alb-post-binary")).body == bytes.fromhex("00010203feff807f")
     based = parse_event(recorded("rest-base-path"), base_path="/api/")
@@ -189,7 +196,7 @@ def test_outside_an_invocation_the_apps_work_after_its_response_runs_before_retu
         second = handler(get("/"), None)
     assert (first["statusCode"], first["body"], second["body"]) == (200, "ok", "ok")
     assert ran == ["after", "after"]  # nothing is lost, nothing is left paused
-    warnings = [r.getMessage() for r in caplog.records if "runs before returning" in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records if "runs now, before the handler returns" in r.getMessage()]
     assert len(warnings) == 1 and "no invocation is open" in warnings[0]
 
 

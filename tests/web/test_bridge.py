@@ -115,7 +115,7 @@ def test_an_event_that_is_not_http_is_a_clear_error(api: LambdaApiServer, start:
     assert result.kind == "error"
     document = result.json()
     assert document["errorType"] == "UnsupportedEvent"
-    assert "not an HTTP request from API Gateway, a Function URL or an ALB" in document["errorMessage"]
+    assert "not an HTTP request from API Gateway, a Function URL, an ALB or Lambda@Edge" in document["errorMessage"]
 
 
 def test_a_streaming_response_goes_out_part_by_part_with_response_stream(
