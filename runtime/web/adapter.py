@@ -148,9 +148,9 @@ def status_codes(spec: StatusCodes) -> frozenset[int]:
         items = list(spec)
     codes: set[int] = set()
     for item in items:
-        low, _, high = str(item).partition("-")
+        low, dash, high = str(item).partition("-")
         try:
-            first, last = int(low), int(high or low)
+            first, last = int(low), int(high if dash else low)
         except ValueError:
             raise ValueError(f"error_status_codes: {item!r} is not a status or a range such as 500-599") from None
         if not 100 <= first <= last <= 599:

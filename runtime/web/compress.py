@@ -40,7 +40,7 @@ class Encoder:
     def __init__(self, coding: str) -> None:
         self.coding = coding
         if coding == "br":
-            import brotli  # type: ignore[import-not-found, import-untyped, unused-ignore]
+            import brotli
 
             self._brotli = brotli.Compressor(quality=BROTLI_QUALITY)
         else:
@@ -183,7 +183,7 @@ class _Brotli:
 def _has_brotli() -> bool:
     if _Brotli.importable is None:
         try:
-            import brotli  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: F401
+            import brotli  # noqa: F401
         except ImportError:
             _Brotli.importable = False
         else:

@@ -64,32 +64,44 @@ class WSGIHandler(Adapter):
         self.app = app
 
     def serve(self, request: HttpRequest, event: Any, context: Any) -> Any:
-        streams = self.streams_to(request)
         response = _Response()
         result: Iterable[bytes] | None = None
+        rest: Iterator[bytes] | None = None
         try:
             result = self.app(environ(request, event, context), response.start_response)
-            if streams:
-                parts = iter(result)
+            parts = iter(result)
+            if self.streams_to(request):
                 first = next(parts, b"")  # start_response has been called once the first part exists
                 if response.status is not None:
-                    # The rest goes out as the app yields it; close() runs in the phase, after the last byte.
-                    self._close_later(result)
-                    return self.stream(request, response.status, response.headers, _parts(first, parts))
-                response.write(first)
-            for chunk in result if not streams else parts:
-                response.write(chunk)
+                    rest = _parts(first, parts, lambda: self._close_later(result))
+                else:
+                    response.write(first)
+            if rest is None:
+                for chunk in parts:
+                    response.write(chunk)
         except Exception as exc:
             logs.runtime_logger().error("wsgi: the app raised before its response was complete: %r", exc, exc_info=exc)
             response.fail()
             _close_now(result)
         else:
+            if rest is not None:
+                return self._stream(request, response, result, rest)
             if response.status is None:
                 logs.runtime_logger().error("wsgi: the app returned without calling start_response()")
                 response.fail()
             self._close_later(result)
         status, headers, body = response.value()
         return self.respond(request, status, headers, body)
+
+    def _stream(self, request: HttpRequest, response: _Response, result: Any, rest: Iterator[bytes]) -> Any:
+        """The response streamed: the rest of its parts go out as the app yields them, and close() is handed to the
+        phase after the last one; at once if the stream is refused before it starts (`rest` would never end)."""
+        assert response.status is not None
+        try:
+            return self.stream(request, response.status, response.headers, rest)
+        except Exception:
+            self._close_later(result)
+            raise
 
     def _close_later(self, result: Iterable[bytes]) -> None:
         close = getattr(result, "close", None)
@@ -107,12 +119,16 @@ def _close_now(result: Iterable[bytes] | None) -> None:
         logs.runtime_logger().error("wsgi: the response's close() failed: %r", exc, exc_info=exc)
 
 
-def _parts(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    for part in rest:
-        if part:
-            yield part
+def _parts(first: bytes, rest: Iterator[bytes], then: Callable[[], None]) -> Iterator[bytes]:
+    """The response's parts, then `then()`: once the stream has ended (or its reader stopped), never before."""
+    try:
+        if first:
+            yield first
+        for part in rest:
+            if part:
+                yield part
+    finally:
+        then()
 
 
 def environ(request: HttpRequest, event: Any, context: Any) -> dict[str, Any]:
