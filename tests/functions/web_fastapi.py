@@ -95,6 +95,20 @@ async def stream() -> StreamingResponse:
     return StreamingResponse(parts(), media_type="text/plain", background=BackgroundTask(mark, "stream-background"))
 
 
+@app.get("/status/{code}")
+async def status(code: int, tasks: BackgroundTasks) -> Response:
+    """A response with any status, and work after it (error_status_codes)."""
+    tasks.add_task(mark, "status-background")
+    return Response(f"status {code}", status_code=code, media_type="text/plain", background=tasks)
+
+
+@app.post("/events")
+async def events(request: Request) -> dict[str, Any]:
+    """Where other_events=True posts an event that is no HTTP request (an SQS batch here)."""
+    event = await request.json()
+    return {"received": [record["messageId"] for record in event["Records"]]}
+
+
 @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
 async def echo(request: Request, path: str) -> Response:
     """What the app saw of the request, for the differential tests; uploads come back as they were sent."""

@@ -14,7 +14,8 @@ import pytest
 
 from emulator.server import LambdaApiServer
 from tests.conftest import StartRuntime
-from tests.web import get
+from tests.support import ROOT
+from tests.web import get, recorded
 
 SLEEP_MS = 300
 
@@ -157,3 +158,70 @@ def test_a_flask_response_iterable_streams_with_response_stream(api: LambdaApiSe
     [closed] = api.marks("flask-closed")
     timing = api.timing(request_id)
     assert timing.responded_at < closed.at < timing.runtime_next_at
+
+
+def test_an_error_status_response_is_posted_as_an_invocation_error_and_its_work_still_runs_after(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    start("web_asgi.errors")
+    request_id = api.submit(json.dumps(get("/status/503")).encode())
+    result = api.result(request_id)
+    api.wait_ended(request_id)
+    assert result.kind == "error"
+    document = result.json()
+    assert document["errorType"] == "ErrorStatusResponse"
+    response = json.loads(document["errorMessage"])  # the response the service would have had
+    assert (response["statusCode"], response["body"]) == (503, "status 503")
+    [background] = api.marks("status-background")
+    timing = api.timing(request_id)
+    assert timing.responded_at < background.at < timing.runtime_next_at
+    # A status outside the set is a response.
+    ok_id, ok = call(api, get("/status/404"))
+    assert (ok["statusCode"], ok["body"]) == (404, "status 404")
+
+
+def test_an_event_that_is_no_http_request_is_posted_to_the_app_with_other_events(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    start("web_asgi.events")
+    sqs = {"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": "a"}, {"messageId": "m2", "body": "b"}]}
+    _, result = call(api, sqs)
+    assert result == {"received": ["m1", "m2"]}
+
+
+@pytest.mark.parametrize("source", ["function-url", "rest"])
+def test_the_sse_example_streams_each_event_as_it_is_sent(
+    api: LambdaApiServer, start: StartRuntime, source: str
+) -> None:
+    import zlib
+
+    example = ROOT / "examples" / "sse"
+    process = start("app.handler", {"LAMBDA_TASK_ROOT": str(example), "PYTHONPATH": f"{example}:{ROOT}"})
+    if source == "rest":
+        event = recorded("rest-get")
+        event["path"] = "/ticks"
+        event["multiValueQueryStringParameters"] = {"count": ["3"], "every_ms": ["50"]}
+        event["multiValueHeaders"]["Accept-Encoding"] = ["gzip, deflate"]
+    else:
+        event = get("/ticks", "count=3&every_ms=50")
+        event["headers"]["accept-encoding"] = "gzip, deflate"
+    request_id = api.submit(json.dumps(event).encode())
+    result = api.result(request_id)
+    api.wait_ended(request_id)
+    assert result.streamed
+    prelude, _, _ = result.body.partition(b"\0" * 8)
+    headers = json.loads(prelude)["headers"]
+    assert (headers["content-type"], headers["content-encoding"]) == ("text/event-stream; charset=utf-8", "gzip")
+    # Each event is one part, compressed and flushed on its own: decoding the parts in arrival order gives one whole
+    # event per part (then the gzip trailer), so a browser reads each event when it arrives.
+    pieces, offset = [], 0
+    for _, size in result.chunks:
+        pieces.append(result.body[offset : offset + size])
+        offset += size
+    assert pieces[0] == prelude + b"\0" * 8  # the prelude is a part of its own
+    decoder = zlib.decompressobj(31)
+    parts = [decoder.decompress(piece) for piece in pieces[1:]]
+    assert [part for part in parts if part] == [
+        f'id: {n}\nevent: tick\ndata: {{"n": {n}}}\n\n'.encode() for n in range(3)
+    ]
+    assert "sent 3 events" in process.output()
