@@ -176,7 +176,7 @@ def test_an_error_status_response_is_posted_as_an_invocation_error_and_its_work_
     timing = api.timing(request_id)
     assert timing.responded_at < background.at < timing.runtime_next_at
     # A status outside the set is a response.
-    ok_id, ok = call(api, get("/status/404"))
+    _, ok = call(api, get("/status/404"))
     assert (ok["statusCode"], ok["body"]) == (404, "status 404")
 
 
