@@ -26,9 +26,12 @@ if TYPE_CHECKING:
     from ..streaming import StreamingResponse
 
     #: `other_events=`: a path to POST them to (True: "/events"), or a function `(event, context) -> result`
+    Response = tuple[int, list[tuple[str, str]], bytes]
     OtherEvents = bool | str | Callable[[Any, Any], Any] | None
     StatusCodes = str | int | Iterable[int] | None
 
+#: What a client gets when the app fails before its response is complete (text/plain), as from Mangum.
+SERVER_ERROR = b"Internal Server Error"
 #: Where `other_events=True` POSTs an event that is no HTTP request: Lambda Web Adapter's default path.
 EVENTS_PATH = "/events"
 
@@ -99,8 +102,10 @@ class Adapter:
         """Whether `request`'s response is streamed: the adapter streams, and the service can take a stream."""
         return self.streams and request.source.can_stream
 
-    def respond(self, request: HttpRequest, status: int, headers: list[tuple[str, str]], body: bytes) -> Any:
-        """The Lambda result of a whole response."""
+    def respond(self, request: HttpRequest, response: Response | None) -> Any:
+        """The Lambda result of a whole response (status, headers, body); None: the app failed before its response
+        was complete, and the client gets a 500, as from Mangum."""
+        status, headers, body = response or (500, [("content-type", "text/plain; charset=utf-8")], SERVER_ERROR)
         if self.compress:
             headers, body = compression.buffered(request, status, headers, body)
         result = lambda_response(request, status, headers, body, self.text_media_types, self.exclude_headers)

@@ -11,14 +11,13 @@ from .. import aio, hooks, logs
 from .._typing import TYPE_CHECKING
 from ..errors import ShutdownRequested
 from .adapter import Adapter
-from .events import SERVER_ERROR
 
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
     from typing import Any, Literal
 
-    from .adapter import OtherEvents, StatusCodes
+    from .adapter import OtherEvents, Response, StatusCodes
     from .events import HttpRequest
 
     Message = MutableMapping[str, Any]
@@ -95,8 +94,7 @@ class ASGIHandler(Adapter):
             return self.stream(request, cycle.status, cycle.headers, cycle.stream())
         if cycle.complete.is_set():
             self._finish_later(cycle)
-        status, headers, body = cycle.response()
-        return self.respond(request, status, headers, body)
+        return self.respond(request, cycle.response())
 
     def _scope(self, request: HttpRequest, event: Any, context: Any) -> dict[str, Any]:
         scope = {
@@ -204,10 +202,10 @@ class _HttpCycle:
         else:
             logs.runtime_logger().error("asgi: the app returned without completing its response")
 
-    def response(self) -> tuple[int, list[tuple[str, str]], bytes]:
+    def response(self) -> Response | None:
+        """(status, headers, body); None when the app failed before its response was complete."""
         if self.failed or self.status is None:
-            status, headers, body = SERVER_ERROR
-            return status, list(headers), body
+            return None
         return self.status, self.headers, b"".join(self.chunks)
 
     async def receive(self) -> Message:

@@ -31,10 +31,6 @@ TEXT_MEDIA_TYPES = (
 )
 
 
-#: What a client gets when the app fails before its response is complete (status, headers, body), as from Mangum.
-SERVER_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")
-
-
 class UnsupportedEvent(ValueError):
     """The event is not an HTTP request from API Gateway, a Function URL, an ALB or Lambda@Edge."""
 

@@ -13,14 +13,13 @@ import sys
 from .. import hooks, logs
 from .._typing import TYPE_CHECKING
 from .adapter import Adapter
-from .events import SERVER_ERROR
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType
     from typing import Any, Literal
 
-    from .adapter import OtherEvents, StatusCodes
+    from .adapter import OtherEvents, Response, StatusCodes
     from .events import HttpRequest
 
     ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None] | None
@@ -90,8 +89,7 @@ class WSGIHandler(Adapter):
                 logs.runtime_logger().error("wsgi: the app returned without calling start_response()")
                 response.fail()
             self._close_later(result)
-        status, headers, body = response.value()
-        return self.respond(request, status, headers, body)
+        return self.respond(request, response.value())
 
     def _stream(self, request: HttpRequest, response: _Response, result: Any, rest: Iterator[bytes]) -> Any:
         """The response streamed: the rest of its parts go out as the app yields them, and close() is handed to the
@@ -195,10 +193,10 @@ class _Response:
     def fail(self) -> None:
         self.failed = True
 
-    def value(self) -> tuple[int, list[tuple[str, str]], bytes]:
+    def value(self) -> Response | None:
+        """(status, headers, body); None when the app failed before its response was complete."""
         if self.failed or self.status is None:
-            status, headers, body = SERVER_ERROR
-            return status, list(headers), body
+            return None
         return self.status, self.headers, b"".join(self.chunks)
 
 
