@@ -21,7 +21,7 @@ from .events import (
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-    from typing import Any, Literal
+    from typing import Any, Literal, TypedDict
 
     from ..streaming import StreamingResponse
 
@@ -29,6 +29,18 @@ if TYPE_CHECKING:
     Response = tuple[int, list[tuple[str, str]], bytes]
     OtherEvents = bool | str | Callable[[Any, Any], Any] | None
     StatusCodes = str | int | Iterable[int] | None
+
+    class Options(TypedDict, total=False):
+        """The keyword arguments `Adapter` takes."""
+
+        api_gateway_base_path: str
+        text_mime_types: Iterable[str] | None
+        exclude_headers: Iterable[str]
+        invoke_mode: Literal["buffered", "response_stream"] | None
+        compress: bool
+        error_status_codes: StatusCodes
+        other_events: OtherEvents
+
 
 #: What a client gets when the app fails before its response is complete (text/plain), as from Mangum.
 SERVER_ERROR = b"Internal Server Error"
@@ -48,10 +60,22 @@ class ErrorStatusResponse(Exception):
 
 
 class Adapter:
-    """The options both adapters take (ASGIHandler and WSGIHandler say what each means) and what they do with them."""
+    """What both adapters do with the options they share, all keyword arguments:
+
+    `api_gateway_base_path`: the base path of a custom domain's API mapping; the app sees it as ASGI `root_path` /
+    WSGI `SCRIPT_NAME`.
+    `text_mime_types`: response media types sent as text (the others are base64-encoded).
+    `exclude_headers`: response headers left out.
+    `invoke_mode`: "response_stream" streams the response as the app sends it (default: RUNTIME_INVOKE_MODE).
+    `compress`: gzip (or brotli) text-like responses for clients that accept it, streamed ones part by part.
+    `error_status_codes`: statuses ("500-599", or a set) posted as invocation errors, the response in the error.
+    `other_events`: what becomes of an event that is no HTTP request: an error (None), a POST of it to the app at
+    a path (True: "/events"), or a call of a function `(event, context)`; the result is the invocation's.
+    """
 
     def __init__(
         self,
+        *,
         api_gateway_base_path: str = "/",
         text_mime_types: Iterable[str] | None = None,
         exclude_headers: Iterable[str] = (),
@@ -125,12 +149,7 @@ class Adapter:
             # Decided before a byte of the body is read: a stream may never end.
             raise ErrorStatusResponse({"statusCode": status, "headers": dict(headers)})
         if self.compress:
-            from collections.abc import AsyncIterator
-
-            if isinstance(parts, AsyncIterator):
-                headers, parts = compression.streamed_async(request, status, headers, parts)
-            else:
-                headers, parts = compression.streamed_sync(request, status, headers, parts)
+            headers, parts = compression.streamed(request, status, headers, parts)
         return streaming_response(status, headers, parts, self.exclude_headers)
 
     def after_response(self, name: str | Callable[[], str], fn: Any, *args: Any) -> None:

@@ -14,10 +14,10 @@ from .adapter import Adapter
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
-    from typing import Any, Literal
+    from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+    from typing import Any, Literal, Unpack
 
-    from .adapter import OtherEvents, Response, StatusCodes
+    from .adapter import Options, Response
     from .events import HttpRequest
 
     Message = MutableMapping[str, Any]
@@ -39,41 +39,17 @@ class ASGIHandler(Adapter):
     """`handler = ASGIHandler(app)`: a Lambda handler for API Gateway (REST and HTTP APIs), Function URLs, ALB and
     Lambda@Edge.
 
-    `lifespan`: "auto" runs the app's lifespan if it supports it, "on" requires it, "off" skips it.
-    `api_gateway_base_path`: the base path of a custom domain's API mapping; the app sees it as `root_path`.
-    `text_mime_types`: response media types sent as text (the others are base64-encoded).
-    `exclude_headers`: response headers left out.
-    `invoke_mode`: "response_stream" streams the response as the app sends it (default: RUNTIME_INVOKE_MODE).
-    `compress`: gzip (or brotli) text-like responses for clients that accept it, streamed ones part by part.
-    `error_status_codes`: statuses ("500-599", or a set) posted as invocation errors, the response in the error.
-    `other_events`: what becomes of an event that is no HTTP request: an error (None), a POST of it to the app at
-    a path (True: "/events"), or a call of a function `(event, context)`; the result is the invocation's.
+    `lifespan`: "auto" runs the app's lifespan if it supports it, "on" requires it, "off" skips it. The other
+    options (`api_gateway_base_path`, `text_mime_types`, `exclude_headers`, `invoke_mode`, `compress`,
+    `error_status_codes`, `other_events`) are `Adapter`'s.
     """
 
     def __init__(
-        self,
-        app: ASGIApp,
-        lifespan: Literal["auto", "on", "off"] = "auto",
-        api_gateway_base_path: str = "/",
-        text_mime_types: Iterable[str] | None = None,
-        exclude_headers: Iterable[str] = (),
-        invoke_mode: Literal["buffered", "response_stream"] | None = None,
-        *,
-        compress: bool = False,
-        error_status_codes: StatusCodes = None,
-        other_events: OtherEvents = None,
+        self, app: ASGIApp, lifespan: Literal["auto", "on", "off"] = "auto", **options: Unpack[Options]
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
-        super().__init__(
-            api_gateway_base_path,
-            text_mime_types,
-            exclude_headers,
-            invoke_mode,
-            compress,
-            error_status_codes,
-            other_events,
-        )
+        super().__init__(**options)
         self.app = app
         #: the lifespan state (`scope["state"]`); each request gets a shallow copy, as servers do. None without a
         #: lifespan (off, or the app has none): requests then have no "state" key, as the ASGI spec has it.

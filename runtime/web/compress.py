@@ -115,24 +115,17 @@ def buffered(
     return _encoded_headers(headers, coding, len(compressed)), compressed
 
 
-def streamed_sync(
-    request: HttpRequest, status: int, headers: list[tuple[str, str]], parts: Iterator[bytes]
-) -> tuple[list[tuple[str, str]], Iterator[bytes]]:
-    """(headers, parts) of a streamed response, each part compressed and flushed as it comes."""
+def streamed(
+    request: HttpRequest, status: int, headers: list[tuple[str, str]], parts: Iterator[bytes] | AsyncIterator[bytes]
+) -> tuple[list[tuple[str, str]], Iterator[bytes] | AsyncIterator[bytes]]:
+    """(headers, parts) of a streamed response (a WSGI iterable's parts, or an ASGI app's body), each part compressed
+    and flushed as it comes."""
     coding = coding_for(request, status, headers)
     if coding is None:
         return headers, parts
-    return _encoded_headers(headers, coding, None), _encode_sync(Encoder(coding), parts)
-
-
-def streamed_async(
-    request: HttpRequest, status: int, headers: list[tuple[str, str]], parts: AsyncIterator[bytes]
-) -> tuple[list[tuple[str, str]], AsyncIterator[bytes]]:
-    """`streamed_sync` for an async iterator of parts (an ASGI app's body)."""
-    coding = coding_for(request, status, headers)
-    if coding is None:
-        return headers, parts
-    return _encoded_headers(headers, coding, None), _encode_async(Encoder(coding), parts)
+    encoder = Encoder(coding)
+    encoded = _encode_async(encoder, parts) if hasattr(parts, "__anext__") else _encode_sync(encoder, parts)  # type: ignore[arg-type]
+    return _encoded_headers(headers, coding, None), encoded
 
 
 def _encode_sync(encoder: Encoder, parts: Iterator[bytes]) -> Iterator[bytes]:

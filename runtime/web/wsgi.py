@@ -17,9 +17,9 @@ from .adapter import Adapter
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType
-    from typing import Any, Literal
+    from typing import Any, Unpack
 
-    from .adapter import OtherEvents, Response, StatusCodes
+    from .adapter import Options, Response
     from .events import HttpRequest
 
     ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None] | None
@@ -32,34 +32,12 @@ _CGI_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGT
 
 class WSGIHandler(Adapter):
     """`handler = WSGIHandler(app)`: a Lambda handler for API Gateway (REST and HTTP APIs), Function URLs, ALB and
-    Lambda@Edge.
-
-    `api_gateway_base_path`: the base path of a custom domain's API mapping; the app sees it as `SCRIPT_NAME`.
-    `text_mime_types`, `exclude_headers`, `invoke_mode`, `compress`, `error_status_codes`, `other_events`: as for
-    `ASGIHandler`.
+    Lambda@Edge. The options (`api_gateway_base_path`, the app's `SCRIPT_NAME`; `text_mime_types`, `exclude_headers`,
+    `invoke_mode`, `compress`, `error_status_codes`, `other_events`) are `Adapter`'s.
     """
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        api_gateway_base_path: str = "/",
-        text_mime_types: Iterable[str] | None = None,
-        exclude_headers: Iterable[str] = (),
-        invoke_mode: Literal["buffered", "response_stream"] | None = None,
-        *,
-        compress: bool = False,
-        error_status_codes: StatusCodes = None,
-        other_events: OtherEvents = None,
-    ) -> None:
-        super().__init__(
-            api_gateway_base_path,
-            text_mime_types,
-            exclude_headers,
-            invoke_mode,
-            compress,
-            error_status_codes,
-            other_events,
-        )
+    def __init__(self, app: WSGIApp, **options: Unpack[Options]) -> None:
+        super().__init__(**options)
         self.app = app
 
     def serve(self, request: HttpRequest, event: Any, context: Any) -> Any:

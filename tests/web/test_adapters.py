@@ -21,13 +21,7 @@ Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 
 
-@pytest.fixture(autouse=True)
-def fresh_loop() -> Iterator[None]:
-    """Each test with its own event loop, and without the shutdown hooks earlier tests' lifespans registered."""
-    shutdown_hooks = list(hooks.registry.shutdown)
-    yield
-    hooks.registry.shutdown[:] = shutdown_hooks
-    aio.close()
+pytestmark = pytest.mark.usefixtures("fresh_loop")
 
 
 def asgi_app(

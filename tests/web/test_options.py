@@ -13,7 +13,6 @@ from typing import Any
 import brotli
 import pytest
 
-from runtime import aio, hooks
 from runtime.streaming import StreamingResponse
 from runtime.testing import invoke
 from runtime.web import ASGIHandler, ErrorStatusResponse, EventNotHandled, UnsupportedEvent, WSGIHandler
@@ -30,12 +29,7 @@ Send = Callable[[dict[str, Any]], Any]
 DOCUMENT = json.dumps([{"id": n, "name": f"item {n}", "tags": ["a", "b"], "in_stock": n % 2 == 0} for n in range(60)])
 
 
-@pytest.fixture(autouse=True)
-def fresh_loop() -> Iterator[None]:
-    shutdown_hooks = list(hooks.registry.shutdown)
-    yield
-    hooks.registry.shutdown[:] = shutdown_hooks
-    aio.close()
+pytestmark = pytest.mark.usefixtures("fresh_loop")
 
 
 def json_app(body: bytes = DOCUMENT.encode(), status: int = 200, content_type: bytes = b"application/json") -> Any:
