@@ -68,6 +68,27 @@ def rows(results: Results) -> list[Row]:
         Row("crit_p50_web_bg", "Time to response, FastAPI route with 200 ms of BackgroundTasks", "µs"),
         Row("crit_p50_web_paced", "Time to response, FastAPI hello route, calls 200 ms apart", "µs", chart=False),
         Row(
+            "web_bg_done",
+            "FastAPI BackgroundTasks run to completion (lines written after the 200 ms; per run, see the note)",
+            f"of {p.paced_n}",
+            0,
+            chart=False,
+            ratio=False,
+        ),
+        Row(
+            "crit_p50_web_json_gz",
+            "Time to response p50, FastAPI ~20 KB JSON, compressed (ours: compress=True; ric: Mangum + GZipMiddleware)",
+            "µs",
+        ),
+        Row("bytes_web_json_gz", "Bytes on the wire: /response body, same compressed response", "bytes", 0),
+        Row(
+            "crit_p50_web_json",
+            "Time to response p50, FastAPI ~20 KB JSON, uncompressed (reference)",
+            "µs",
+            chart=False,
+        ),
+        Row("bytes_web_json", "Bytes on the wire: /response body, uncompressed (reference)", "bytes", 0, chart=False),
+        Row(
             "stream_first",
             "Streaming: time to first byte, 10 chunks 50 ms apart (ric: buffered, cannot stream)",
             "ms",

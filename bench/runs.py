@@ -109,8 +109,8 @@ def make_events(directory: Path) -> dict[str, Path]:
     apigw = directory / "event-apigw.json"
     apigw.write_text(json.dumps(api_gateway_event()))
     events = {"small": small, "big": big, "apigw": apigw}
-    for name, path in (("web", "/hello"), ("web_bg", "/background")):
-        # The same request to the FastAPI app's routes.
+    for name, path in (("web", "/hello"), ("web_bg", "/background"), ("web_json", "/orders")):
+        # The same request to the FastAPI app's routes (with `accept-encoding: gzip, deflate, br`, as browsers send).
         event = api_gateway_event()
         event["rawPath"] = path
         event["requestContext"]["http"]["path"] = path  # type: ignore[index]
@@ -190,6 +190,7 @@ class Bench:
             settings = ", ".join(f"{name}={value}" for name, value in self.ours_env.items())
             self.results.notes.append(f"this runtime ran with {settings}")
         self.web: dict[Runtime, str] = {}
+        self.web_compress: dict[Runtime, str] = {}
         self.cpus: tuple[str, str] | None = None
         available = sorted(os.sched_getaffinity(0))
         if pin == "same":
@@ -217,6 +218,7 @@ class Bench:
         event: str = "small",
         pause_us: int = 0,
         rss_at: tuple[int, ...] = (),
+        extra_env: dict[str, str] | None = None,
     ) -> stub.StubRun:
         env = stub.clean_env(
             {
@@ -226,6 +228,7 @@ class Bench:
                 "RUNTIME_PYTHON": self.python,
                 "_HANDLER": handler,
                 **(self.ours_env if rt.key == "ours" else {}),
+                **(extra_env or {}),
             }
         )
         timeout = 60 + n * (0.01 + pause_us / 1e6)
@@ -257,6 +260,18 @@ class Bench:
         self.results.code_hashes.append(code_hash(self.code_root))
         t0 = time.monotonic()
         self.web = self._web_handlers()
+        if self.web:
+            # The same app with compression on: the bridge's `compress=True`; Starlette's GZipMiddleware for Mangum.
+            self.web_compress = {
+                self.ours: "bench_web_asgi_compress.handler",
+                self.ric: "bench_web_mangum_gzip.handler",
+            }
+            coding = "brotli (quality 5)" if self._importable("brotli") else "gzip (level 6; brotli is not installed)"
+            self.results.notes.append(
+                f"FastAPI ~20 KB JSON compressed: ours with {coding}, awslambdaric (Mangum + Starlette's "
+                "GZipMiddleware) with gzip level 9; bytes on the wire: the body of the runtime's POST to /response "
+                "(the API Gateway response, its body base64-encoded when compressed)."
+            )
         cases = self._cold_cases()
         for label, handlers, _ in cases:  # one untimed start each: .pyc files written, page cache warm
             for rt, handler in handlers.items():
@@ -268,6 +283,7 @@ class Bench:
                 share = starts // self.plan.rounds + (1 if r < starts % self.plan.rounds else 0)
                 self.cold_starts(label, handlers, share)
             self.loop_round()
+        self._background_note()
         self._multi_concurrency()
         self._streaming()
         self.results.elapsed_s = time.monotonic() - t0
@@ -327,16 +343,36 @@ class Bench:
             res.add("crit_p50_web", rt.key, percentile(critical, 50))
             res.add("crit_p99_web", rt.key, percentile(critical, 99))
             self.progress(f"  FastAPI x{p.big_n:<5} {rt.key:8} critical p50 {percentile(critical, 50):7.1f} us")
+        # The ~20 KB JSON route, compressed (ours: compress=True; ric: GZipMiddleware), then as it is, for reference.
+        for label, handlers, suffix in (("compressed", self.web_compress, "_gz"), ("uncompressed", self.web, "")):
+            for rt, handler in handlers.items():
+                run = self._run(rt, handler, p.big_n, f"web-json{suffix}", event="web_json")
+                critical, sizes = run.critical_us(skip), run.response_bytes(skip)
+                res.add(f"crit_p50_web_json{suffix}", rt.key, percentile(critical, 50))
+                res.add(f"bytes_web_json{suffix}", rt.key, percentile(sizes, 50))
+                self.progress(
+                    f"  FastAPI 20 KB JSON {label:12} x{p.big_n:<5} {rt.key:8} critical p50 "
+                    f"{percentile(critical, 50):7.1f} us, /response body {min(sizes)}-{max(sizes)} bytes"
+                )
         # The route with 200 ms of BackgroundTasks, and the hello route at the same pace (one call every 200 ms).
         for rt, handler in self.web.items():
             paced = self._run(rt, handler, p.paced_n, "web-paced", event="web", pause_us=WORK_US)
             res.add("crit_p50_web_paced", rt.key, percentile(paced.critical_us(1), 50))
-            work = self._run(rt, handler, p.paced_n, "web-bg", event="web_bg")
+            # Each task appends a line after its 200 ms. Counted once the stub has returned: it ends a run at the
+            # runtime's /next after the last result and then kills the runtime, so a task still running then (ours
+            # runs them in the after-response phase, before that /next) is not counted.
+            done_file = self.work / f"web-bg-{rt.key}.done"
+            done_file.unlink(missing_ok=True)
+            work = self._run(
+                rt, handler, p.paced_n, "web-bg", event="web_bg", extra_env={"BENCH_BG_DONE_FILE": str(done_file)}
+            )
+            done = len(done_file.read_text().splitlines()) if done_file.exists() else 0
             res.add("crit_p50_web_bg", rt.key, percentile(work.critical_us(1), 50))
+            res.add("web_bg_done", rt.key, done)
             self.progress(
                 f"  FastAPI 200 ms BackgroundTasks x{p.paced_n:<4} {rt.key:8} response after "
                 f"{percentile(work.critical_us(1), 50):9.1f} us (hello route, same pace: "
-                f"{percentile(paced.critical_us(1), 50):.1f} us)"
+                f"{percentile(paced.critical_us(1), 50):.1f} us), tasks completed {done} of {p.paced_n}"
             )
         # 200 ms of work per invocation; the no-op reference waits 200 ms before each dispatch, so both runs see
         # the same idle machine between invocations (cold caches, CPU wake-up).
@@ -351,6 +387,18 @@ class Bench:
                 f"(paced no-op {percentile(paced.critical_us(1), 50):.1f} us), "
                 f"next /next after {percentile(work.gaps_us(1), 50) / 1000:.1f} ms"
             )
+
+    def _background_note(self) -> None:
+        """The proof the BackgroundTasks ran to completion: the tasks' lines, over all rounds, per runtime."""
+        if not self.web:
+            return
+        expected = self.plan.paced_n * self.plan.rounds
+        counts = ", ".join(f"{rt.key} {sum(self.results.get('web_bg_done', rt.key)):.0f}" for rt in self.web)
+        self.results.notes.append(
+            f"FastAPI BackgroundTasks completed (the task appends a line to a file after its 200 ms; lines counted "
+            f"once the stub has seen the runtime's /next after the last result and killed it), of {expected}: "
+            f"{counts}."
+        )
 
     def _streaming(self) -> None:
         """The streaming rows, once (bench/streams.py): against the project's emulator."""

@@ -24,8 +24,10 @@
  * Output (--out FILE), one record a line, space separated:
  *   status ok|timeout|child_exited|init_error|error <detail>
  *   pid P / exec_ns T / register_ns T / extensions REGISTERED INVOKE_SUBSCRIBED
- *   inv K next_ns ready_ns write_ns dispatch_ns response_ns kind   (kind: 0 response, 1 error; write_ns: the
- *                                                                  /next reply's write started, dispatch_ns: done)
+ *   inv K next_ns ready_ns write_ns dispatch_ns response_ns kind bytes
+ *                                                            (kind: 0 response, 1 error; write_ns: the /next reply's
+ *                                                            write started, dispatch_ns: done; bytes: the /response
+ *                                                            or /error body's length, after de-chunking)
  *   final_next_ns T                                          (the /next after the last result)
  *   rss K VmRSS_kB VmHWM_kB                                  (read when the /next after result K arrived)
  *   child_cpu_ns AT_FIRST_DISPATCH AT_END                    (all threads, from schedstat)
@@ -86,6 +88,7 @@ typedef struct {
 typedef struct {
     int64_t next_ns, ready_ns, write_ns, dispatch_ns, response_ns;
     int kind;
+    size_t bytes; /* the result's body length */
 } Inv;
 
 /* Serve state. */
@@ -435,6 +438,7 @@ static void handle_request(Conn *c, const char *method, const char *path, size_t
                 }
                 invs[dispatched - 1].response_ns = t;
                 invs[dispatched - 1].kind = is_err;
+                invs[dispatched - 1].bytes = body_len;
                 awaiting_result = 0;
                 reply(fd, 202, "Accepted", "", "{\"status\":\"OK\"}");
                 return;
@@ -713,9 +717,9 @@ static int serve(char **argv, int cmd_index, const char *out_path, const char *c
     fprintf(out, "port %d\npid %d\nexec_ns %lld\nregister_ns %lld\nextensions %d %d\n", port, (int)child,
             (long long)shared[0], (long long)register_ns, n_exts, n_invoke);
     for (long k = 0; k < dispatched; k++)
-        fprintf(out, "inv %ld %lld %lld %lld %lld %lld %d\n", k + 1, (long long)invs[k].next_ns,
+        fprintf(out, "inv %ld %lld %lld %lld %lld %lld %d %zu\n", k + 1, (long long)invs[k].next_ns,
                 (long long)invs[k].ready_ns, (long long)invs[k].write_ns, (long long)invs[k].dispatch_ns,
-                (long long)invs[k].response_ns, invs[k].kind);
+                (long long)invs[k].response_ns, invs[k].kind, invs[k].bytes);
     if (final_next_ns) fprintf(out, "final_next_ns %lld\n", (long long)final_next_ns);
     for (int i = 0; i < n_rss; i++)
         if (rss_vals[i][0] >= 0) fprintf(out, "rss %ld %ld %ld\n", rss_at[i], rss_vals[i][0], rss_vals[i][1]);

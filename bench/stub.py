@@ -40,6 +40,7 @@ class InvocationTimes:
     dispatch_ns: int  # the /next reply fully written
     response_ns: int  # the /response (or /error) request fully read
     error: bool
+    response_bytes: int = 0  # the length of the /response (or /error) body the runtime posted
 
 
 @dataclass(slots=True)
@@ -86,6 +87,10 @@ class StubRun:
         """The stub's own reaction time: gate open → the write of the /next reply starts."""
         return [(i.write_ns - i.ready_ns) / 1e3 for i in self.invocations[skip:]]
 
+    def response_bytes(self, skip: int) -> list[int]:
+        """The length of each /response body (what the runtime puts on the wire), after the first `skip`."""
+        return [i.response_bytes for i in self.invocations[skip:]]
+
     def throughput(self, skip: int) -> float:
         """Invocations per second, back to back, from the `skip`-th /next to the /next after the last result."""
         if len(self.invocations) <= skip:
@@ -129,7 +134,7 @@ def parse(text: str) -> StubRun:
             run.extensions_invoke = int(values[1]) if len(values) > 1 else run.extensions
         elif key == "inv":
             n = [int(v) for v in values]
-            run.invocations.append(InvocationTimes(n[1], n[2], n[3], n[4], n[5], bool(n[6])))
+            run.invocations.append(InvocationTimes(n[1], n[2], n[3], n[4], n[5], bool(n[6]), n[7] if len(n) > 7 else 0))
         elif key == "final_next_ns":
             run.final_next_ns = int(values[0])
         elif key == "rss":
