@@ -171,6 +171,13 @@ def open_invocation() -> Lifetime | None:
     return _state.open
 
 
+def handler_returned() -> bool:
+    """Whether the open invocation's handler has returned (its reply is going out, or its phase runs), or no
+    invocation is open."""
+    lifetime = _state.open
+    return lifetime is None or not lifetime.is_open or lifetime.activity.name != "handler"
+
+
 def request_ids() -> tuple[str | None, str | None]:
     """The open invocation's request id and tenant id, for log records (None, None between invocations)."""
     lifetime = _state.open

@@ -120,6 +120,10 @@ class HandlerCall:
             if self.event is _FROM_REQUEST:
                 self.event = None
                 self.event = unmarshal_event(request.body, request.content_type)
+            if isinstance(self.event, dict) and "DurableExecutionArn" in self.event:
+                from . import current, durable
+
+                durable.guard_operations_after_return(current.handler_returned)
             if getattr(handler, "__runtime_streaming__", False):
                 from .streaming import ResponseStream
 

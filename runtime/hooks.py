@@ -18,12 +18,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, Literal, TypeVar
 
-    When = Literal["always", "success", "error"]
+    When = Literal["always", "success", "error", "ended"]
     F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["DeferError", "Invocation", "Registry", "Task", "after_response", "defer", "on_init", "on_shutdown"]
 
-_WHEN = ("always", "success", "error")
+_WHEN = ("always", "success", "error", "ended")
 
 
 class Task:
@@ -114,7 +114,9 @@ def after_response(
     `fn` may be a plain function or an `async def`. Options:
     - `timeout`: seconds the hook may take; it runs only when that much time is left before the deadline, and a
       coroutine is cancelled when it runs out;
-    - `when`: "always" (default), "success" or "error": which invocations it runs after;
+    - `when`: which invocations it runs after: "always" (default), "success", "error", or "ended" (every ordinary
+      invocation, and only the last of a durable execution: once per execution). A suspended durable invocation
+      (PENDING) is neither a success nor an error (README "Durable functions");
     - `every`: run after one invocation in `every` (e.g. 10 for a periodic flush);
     - `name`: the name logs use (default: the function's qualified name).
     """
@@ -210,6 +212,9 @@ def _defer(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | C
     if not callable(fn) and not hasattr(fn, "__await__"):
         raise TypeError(f"defer() needs a callable or a coroutine, not {type(fn).__name__}")
     task = Task(fn, args, kwargs, name=name)
+    if "aws_durable_execution_sdk_python.context" in sys.modules and _durable_replay(task):
+        _close_if_coroutine(fn)
+        return
     lifetime = open_invocation()
     if (lifetime is None or lifetime.deferred.label is None) and served_elsewhere():
         _warn_elsewhere(f"defer({task.name})")
@@ -242,6 +247,23 @@ def defer_or_run(name: str | Callable[[], str], fn: Any, /, *args: Any, warn: bo
         return False
 
 
+def _durable_replay(task: Task) -> bool:
+    """Whether `defer()` is called by durable code that is replaying: an earlier invocation of the execution ran
+    this code, and the work it deferred then, so it is not deferred again (runtime/durable.py)."""
+    from .durable import replaying
+
+    if not replaying():
+        return False
+    import logging
+
+    logging.getLogger("runtime").info(
+        "defer(%s) not run again: the durable execution replays code an earlier invocation ran, which ran this work "
+        '(README "Durable functions")',
+        task.name,
+    )
+    return True
+
+
 def served_elsewhere() -> bool:
     """Whether another runtime serves this process (awslambdaric, a managed Python runtime): this runtime's loop,
     which runs the after-response phase, is not running here."""
@@ -249,8 +271,11 @@ def served_elsewhere() -> bool:
         return False
     import os
 
-    # awslambdaric's loop is its `bootstrap` module (importing one of its helpers, as a test may, serves nothing).
-    serving = "awslambdaric.bootstrap" in sys.modules
+    # awslambdaric's loop is its `bootstrap` module (importing one of its helpers, as a test may, serves nothing);
+    # the durable SDK's test runner calls the handler itself, in the test's process.
+    serving = (
+        "awslambdaric.bootstrap" in sys.modules or "aws_durable_execution_sdk_python_testing.runner" in sys.modules
+    )
     return serving or os.environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_python")
 
 
@@ -266,9 +291,9 @@ def _warn_elsewhere(what: str) -> None:
     import logging
 
     logging.getLogger("runtime").warning(
-        "%s: this function is served by another runtime (awslambdaric or a managed Python runtime), not by this "
-        "runtime's bootstrap; after-response hooks do not run here and defer() runs its work at once, before the "
-        'response (README "Under another runtime")',
+        "%s: this function is served by another runtime (awslambdaric, a managed Python runtime, or the durable "
+        "SDK's test runner), not by this runtime's bootstrap; after-response hooks do not run here and defer() runs "
+        'its work at once, before the response (README "Under another runtime")',
         what,
     )
 

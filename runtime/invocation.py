@@ -14,6 +14,8 @@ from ._typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any, Final
 
+    from .durable import Durable
+
 
 class Request:
     """One `GET /runtime/invocation/next` reply, its headers parsed once. Not changed after it is built."""
@@ -55,7 +57,7 @@ class Request:
 class Invocation:
     """The finished invocation, as after-response hooks receive it. Not changed after it is built."""
 
-    __slots__ = ("context", "delivered", "error", "event", "request", "result", "streamed")
+    __slots__ = ("context", "delivered", "durable", "error", "event", "request", "result", "streamed")
 
     def __init__(
         self,
@@ -80,6 +82,15 @@ class Invocation:
         #: for a streamed response, what went out (`bytes_sent`, `chunks`, and the `error` that ended it early, if
         #: any: runtime.streaming.Streamed); None for a buffered one
         self.streamed: Final = streamed
+        durable: Durable | None = None
+        if isinstance(event, dict) and "DurableExecutionArn" in event:
+            from .durable import Durable, is_durable_event
+
+            if is_durable_event(event):
+                durable = Durable(event, result, error is not None)
+        #: for an invocation of a durable execution, its status, whether it replayed, the execution's input
+        #: (runtime.durable.Durable); None for an ordinary invocation
+        self.durable: Final = durable
 
     @property
     def request_id(self) -> str:
@@ -91,7 +102,21 @@ class Invocation:
 
     @property
     def succeeded(self) -> bool:
-        return self.error is None
+        """The handler returned a result; for a durable execution, only when the execution SUCCEEDED with this
+        invocation (a FAILED one failed, a suspended one did neither)."""
+        return self.error is None and (self.durable is None or self.durable.status == "SUCCEEDED")
+
+    @property
+    def suspended(self) -> bool:
+        """A durable execution's invocation that ended PENDING (a wait, a callback): neither a success nor a
+        failure; the service invokes the function again later."""
+        return self.durable is not None and self.durable.status == "PENDING"
+
+    @property
+    def ended(self) -> bool:
+        """Whether this invocation ended its work: every ordinary invocation, and the invocation that ends a durable
+        execution (SUCCEEDED or FAILED)."""
+        return self.durable is None or self.durable.ended
 
     def remaining_time_in_millis(self) -> int:
         """Milliseconds until Lambda's deadline for this invocation, which the after-response phase shares."""

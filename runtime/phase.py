@@ -275,9 +275,11 @@ def due_hooks(hooks: Iterable[Task], invocation: Invocation, count: bool = False
 
 def _applies(hook: Task, invocation: Invocation) -> bool:
     if hook.when == "success":
-        return invocation.error is None
+        return invocation.succeeded
     if hook.when == "error":
-        return invocation.error is not None
+        return not invocation.succeeded and not invocation.suspended
+    if hook.when == "ended":
+        return invocation.ended
     return True
 
 

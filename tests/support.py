@@ -212,7 +212,7 @@ def rie(handler: str, runtime: str = "bootstrap", env: Mapping[str, str] | None 
 
 class Recorder:
     """A loopback HTTP endpoint that records every POST (its time on `time.monotonic()`, the clock of the test
-    Runtime API's timestamps; its path, headers and body, gunzipped) and answers 200 with `reply`."""
+    Runtime API's timestamps; its path, headers and body, decompressed) and answers 200 with `reply`."""
 
     def __init__(self, reply: bytes = b"{}") -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,6 +227,10 @@ class Recorder:
                     import gzip
 
                     body = gzip.decompress(body)
+                elif self.headers.get("Content-Encoding") == "br":  # Sentry's SDK, when brotli is installed
+                    import brotli
+
+                    body = brotli.decompress(body)
                 recorder.posts.append((time.monotonic(), self.path, dict(self.headers), body))
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(reply)))

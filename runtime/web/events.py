@@ -381,8 +381,10 @@ def parse_event(event: Any, base_path: str = "", sources: tuple[Source, ...] = S
     """
     if not isinstance(event, dict):
         raise UnsupportedEvent(f"the event is not an HTTP request from {_SERVICES} ({_keys(event)})")
-    source = next((source for source in sources if source.infer(event)), None)
-    if source is None:
+    for source in sources:
+        if source.infer(event):
+            break
+    else:
         if isinstance(event.get("requestContext"), dict):
             raise UnsupportedEvent(
                 "the event has a requestContext but is no HTTP request this adapter knows "
@@ -500,8 +502,12 @@ def _body(event: dict[str, Any]) -> bytes:
 
 
 def _lower(headers: Mapping[str, Any] | None) -> dict[str, str]:
-    pairs = ((name.lower(), _text(name, value)) for name, value in (headers or {}).items())
-    return {name: value for name, value in pairs if value is not None}
+    lowered: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        text = value if type(value) is str else _text(name, value)  # the services send strings: the fast path
+        if text is not None:
+            lowered[name.lower()] = text
+    return lowered
 
 
 def _text(name: str, value: Any) -> str | None:
