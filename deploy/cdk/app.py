@@ -5,6 +5,8 @@ declares the same functions as deploy/sam/template.yaml:
   URL;
 - `StreamFunction`: the same Dockerfile with images/stream (a handler returning a `StreamingResponse`), behind a
   Function URL in `RESPONSE_STREAM` invoke mode;
+- `DurableFunction`: the same Dockerfile with examples/durable, a durable execution (`durable_config`: the service
+  invokes it again after each wait, replaying it), allowed to checkpoint;
 - `HelloFunction`: examples/hello as a zip on the managed python3.14 runtime, with this runtime's layer and
   `AWS_LAMBDA_EXEC_WRAPPER=/opt/after-response`, published as the alias `live`; SnapStart off (see below).
 
@@ -27,10 +29,12 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 ROOT = Path(__file__).resolve().parents[2]
+DURABLE_DIR = "examples/durable"
 LAYER_ZIP = Path(os.environ.get("AFTER_RESPONSE_LAYER_ZIP", ROOT / "dist" / "after-response-layer.zip"))
 
 # The architecture the functions run on, and the platform their images are built for: without an explicit platform
@@ -90,6 +94,26 @@ class AfterResponseStack(cdk.Stack):
         )
         stream_url = stream.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.AWS_IAM, invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM
+        )
+
+        # Durable executions of up to an hour, their history kept a week; the timeout bounds each invocation (each
+        # replay), not the execution. The role may checkpoint (lambda:CheckpointDurableExecution and
+        # lambda:GetDurableExecutionState, in AWS's managed policy): the CDK attaches the policy itself when
+        # durable_config is set; the explicit line keeps it so whatever the CDK version (it is not listed twice).
+        durable = lambda_.DockerImageFunction(
+            self,
+            "DurableFunction",
+            code=image(DURABLE_DIR),
+            architecture=ARCHITECTURE,
+            memory_size=512,
+            timeout=cdk.Duration.seconds(10),
+            durable_config=lambda_.DurableConfig(
+                execution_timeout=cdk.Duration.hours(1), retention_period=cdk.Duration.days(7)
+            ),
+        )
+        assert durable.role is not None
+        durable.role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaBasicDurableExecutionRolePolicy")
         )
 
         # The layer on a managed runtime: the managed bootstrap runs the wrapper, which runs this runtime's loop.

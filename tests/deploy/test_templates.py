@@ -30,6 +30,7 @@ CDK_REQUIREMENTS = ROOT / "deploy" / "cdk" / "requirements.txt"
 ARCHITECTURE = "x86_64"
 PLATFORM = "linux/amd64"  # the Docker platform of ARCHITECTURE
 STREAM_DIR = "images/stream"
+DURABLE_DIR = "examples/durable"
 
 
 def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
@@ -67,6 +68,14 @@ def sam_problems(template: Mapping[str, Any]) -> list[str]:
     metadata = template["Resources"].get("StreamFunction", {}).get("Metadata", {})
     if stream.get("PackageType") != "Image" or metadata.get("DockerBuildArgs") != {"FUNCTION_DIR": STREAM_DIR}:
         problems.append(f"StreamFunction is not the image of {STREAM_DIR}: {metadata}")
+    durable = functions.get("DurableFunction", {})
+    durable_metadata = template["Resources"].get("DurableFunction", {}).get("Metadata", {})
+    if durable_metadata.get("DockerBuildArgs") != {"FUNCTION_DIR": DURABLE_DIR}:
+        problems.append(f"DurableFunction is not the image of {DURABLE_DIR}: {durable_metadata}")
+    if not durable.get("DurableConfig", {}).get("ExecutionTimeout"):
+        problems.append(f"DurableFunction has no DurableConfig.ExecutionTimeout: {durable.get('DurableConfig')}")
+    if "AWSLambdaBasicDurableExecutionRolePolicy" not in durable.get("Policies", []):
+        problems.append(f"DurableFunction cannot checkpoint (no AWSLambdaBasicDurableExecutionRolePolicy): {durable}")
     for name, properties in functions.items():
         # sam build builds an image for the platform of its function's Architectures: one pin for both.
         if properties.get("Architectures") != [ARCHITECTURE]:
@@ -91,7 +100,7 @@ def test_cfn_lint_fails_a_broken_copy(tmp_path: Path) -> None:
 
 def test_the_sam_template_streams_pins_x86_64_and_leaves_snapstart_off() -> None:
     assert sam_problems(load_sam(SAM_TEMPLATE.read_text())) == []
-    assert (ROOT / STREAM_DIR / "app.py").is_file()
+    assert (ROOT / STREAM_DIR / "app.py").is_file() and (ROOT / DURABLE_DIR / "app.py").is_file()
 
 
 # Copies of the SAM template broken on purpose, each with the problem the check must report. cfn-lint passes them all
@@ -103,6 +112,9 @@ SAM_BREAKAGES = {
     "arm64": (("      - x86_64\n\nResources", "      - arm64\n\nResources"), "Architectures ['arm64']"),
     "no pin": (("    Architectures:\n      - x86_64\n\nResources", "\nResources"), "Architectures None"),
     "snapstart": (("# SnapStart:\n      #   ApplyOn", "SnapStart:\n        ApplyOn"), "HelloFunction: SnapStart"),
+    "not durable": (("        ExecutionTimeout: 3600\n", ""), "no DurableConfig"),
+    "no checkpoint policy": (("- AWSLambdaBasicDurableExecutionRolePolicy", "- AWSLambdaBasicExecutionRole"), "cannot checkpoint"),
+    "durable folder": (("FUNCTION_DIR: examples/durable", "FUNCTION_DIR: images/hello"), "DurableFunction is not"),
 }
 
 
@@ -144,8 +156,15 @@ def cdk_problems(synthesized: Synthesized) -> list[str]:
             problems.append(f"{name}: SnapStart {properties['SnapStart']}")
     sources = [asset["source"] for asset in synthesized.docker_images.values()]
     folders = sorted(str(source.get("dockerBuildArgs", {}).get("FUNCTION_DIR")) for source in sources)
-    if folders != ["images/stream", "images/web"]:
-        problems.append(f"the images are not those of images/web and images/stream: {sources}")
+    if folders != [DURABLE_DIR, "images/stream", "images/web"]:
+        problems.append(f"the images are not those of images/web, images/stream and {DURABLE_DIR}: {sources}")
+    durable = [f["Properties"] for name, f in functions.items() if name.startswith("DurableFunction")]
+    if not durable or not durable[0].get("DurableConfig", {}).get("ExecutionTimeout"):
+        problems.append(f"DurableFunction has no DurableConfig.ExecutionTimeout: {durable}")
+    roles = synthesized.resources("AWS::IAM::Role")
+    durable_roles = [role for name, role in roles.items() if name.startswith("DurableFunction")]
+    if "AWSLambdaBasicDurableExecutionRolePolicy" not in json.dumps(durable_roles):
+        problems.append("DurableFunction cannot checkpoint (no AWSLambdaBasicDurableExecutionRolePolicy on its role)")
     for source in sources:
         if source.get("platform") != PLATFORM:
             problems.append(f"an image is built for {source.get('platform')}, not {PLATFORM}: {source}")
@@ -176,7 +195,7 @@ def test_the_cdk_app_synthesizes_all_functions(synthesized: Synthesized) -> None
     functions = [r["Properties"] for r in synthesized.resources("AWS::Lambda::Function").values()]
     images = [f for f in functions if f.get("PackageType") == "Image"]
     [zipped] = [f for f in functions if f.get("Runtime") == "python3.14"]
-    assert len(images) == 2 and all(image["MemorySize"] == 512 for image in images)
+    assert len(images) == 3 and all(image["MemorySize"] == 512 for image in images)
     assert zipped["Handler"] == "app.handler"
     assert zipped["Environment"]["Variables"] == {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/after-response"}
     assert len(zipped["Layers"]) == 1
@@ -220,7 +239,13 @@ def _turn_snapstart_on(s: Synthesized) -> None:
     hello["Properties"]["SnapStart"] = {"ApplyOn": "PublishedVersions"}
 
 
+def _not_durable(s: Synthesized) -> None:
+    [durable] = [f for name, f in s.resources("AWS::Lambda::Function").items() if name.startswith("DurableFunction")]
+    del durable["Properties"]["DurableConfig"]
+
+
 CDK_BREAKAGES = {
+    "not durable": (_not_durable, "no DurableConfig"),
     "buffered": (_break_stream_url, "RESPONSE_STREAM"),
     "arm64": (_break_architecture, "Architectures ['arm64']"),
     "arm64 image": (_break_platform, "built for linux/arm64"),
