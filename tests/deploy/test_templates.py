@@ -113,7 +113,10 @@ SAM_BREAKAGES = {
     "no pin": (("    Architectures:\n      - x86_64\n\nResources", "\nResources"), "Architectures None"),
     "snapstart": (("# SnapStart:\n      #   ApplyOn", "SnapStart:\n        ApplyOn"), "HelloFunction: SnapStart"),
     "not durable": (("        ExecutionTimeout: 3600\n", ""), "no DurableConfig"),
-    "no checkpoint policy": (("- AWSLambdaBasicDurableExecutionRolePolicy", "- AWSLambdaBasicExecutionRole"), "cannot checkpoint"),
+    "no checkpoint policy": (
+        ("- AWSLambdaBasicDurableExecutionRolePolicy", "- AWSLambdaBasicExecutionRole"),
+        "cannot checkpoint",
+    ),
     "durable folder": (("FUNCTION_DIR: examples/durable", "FUNCTION_DIR: images/hello"), "DurableFunction is not"),
 }
 
