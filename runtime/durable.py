@@ -4,7 +4,7 @@ to the after-response phase. The SDK needs nothing of a runtime; this module onl
 A durable execution is run by invoking the function again and again: each invocation replays the handler from the
 top, its completed operations answered from checkpoints, and ends `PENDING` at a wait or a callback, until one ends
 `SUCCEEDED` or `FAILED`. The event is the service's envelope (`DurableExecutionArn`, `CheckpointToken`,
-`InitialExecutionState`), the result the SDK's (`{"Status": ...}`): docs/durable.md has the facts and sources.
+`InitialExecutionState`), the result the SDK's (`{"Status": ...}`): docs/platform.md §7 has the facts and sources.
 
 Two rules follow (README "Durable functions"):
 - `defer()` called while the durable code is replaying (the SDK's `context.is_replaying()`: it re-runs what an
