@@ -85,7 +85,7 @@ def test_an_ordinary_invocation_has_no_durable_part(event: Any) -> None:
 def test_hooks_run_by_when_across_the_invocations_of_an_execution() -> None:
     registry = Registry()
     for when in ("always", "success", "error", "ended"):
-        registry.hooks.append(Task(lambda _: None, name=when, when=when, is_hook=True))  # type: ignore[arg-type]
+        registry.hooks.append(Task(lambda _: None, name=when, when=when, is_hook=True))
     executions = {
         "pending": invocation(envelope(), {"Status": "PENDING"}),
         "replayed, succeeded": invocation(envelope(STEP), {"Status": "SUCCEEDED", "Result": json.dumps(1)}),
