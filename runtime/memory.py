@@ -66,3 +66,32 @@ class CollectAfterResponse:
     def task(self) -> Task:
         # Runs last, after the user's hooks, so their garbage is collected too.
         return Task(self, name="gc.collect", every=self.every, is_hook=True, on_skip=gc.enable)
+
+
+class InitGarbage:
+    """`RUNTIME_GC_INIT=deferred`: no collection while the handler's module is imported (CPython collects many times
+    while a large app is imported, each pass scanning everything imported so far), then what init made is frozen at
+    once, before the first `/next`, so no collection during an invocation scans it; and the garbage init left (its
+    cycles) is collected in the first invocation's after-response phase: unfrozen, collected, frozen again.
+    docs/design.md "The collector at init" has the measurements."""
+
+    def __init__(self) -> None:
+        self.was_enabled = gc.isenabled()
+
+    def pause(self) -> None:
+        """Before the import."""
+        gc.disable()
+
+    def freeze(self, keep_disabled: bool) -> None:
+        """After init, before the first `/next`."""
+        gc.freeze()
+        if self.was_enabled and not keep_disabled:
+            gc.enable()
+
+    def __call__(self, invocation: Invocation) -> None:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+
+    def task(self) -> Task:
+        return Task(self, name="gc.collect (init)", is_hook=True)

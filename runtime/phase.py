@@ -57,6 +57,8 @@ class PhaseRunner:
         #: the longest a phase may take (0: until the deadline minus the margin)
         self.budget_ms = budget_ms
         self._extra = list(extra)
+        #: the runtime's own tasks for the next phase only (the init's garbage collection)
+        self._once: list[Task] = []
         self._on_report = on_report
         #: the invocation as far as it got, once SIGTERM cut it short before its phase
         self._invocation: Invocation | None = None
@@ -64,6 +66,12 @@ class PhaseRunner:
         self._queue: deque[Task] | None = None
         #: what SIGTERM interrupted: (name, ms)
         self._interrupted: list[tuple[str, float]] = []
+
+    def once(self, task: Task) -> None:
+        """Run the runtime's own `task` in the next phase only, after the hooks (again in the one after, if that
+        phase had no time for it)."""
+        task.on_skip = lambda: self._once.append(task)
+        self._once.append(task)
 
     def cut_short(self, invocation: Invocation) -> None:
         """SIGTERM came before the phase (in the handler or the reply): the shutdown phase runs its hooks with it."""
@@ -87,6 +95,9 @@ class PhaseRunner:
         # invocation is the user's choice, not the side effect of a setting. Their failures are still logged.
         built_in_only = not queue and not deferred.work
         queue.extend(due_hooks(self._extra, invocation, count=True))
+        if self._once:
+            queue.extend(self._once)
+            self._once = []
         if not queue and deferred.close_if_done():  # nothing to run, the common case
             self._invocation = None
             self._cancel_leftover_tasks(invocation.request_id)

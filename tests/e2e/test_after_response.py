@@ -235,3 +235,22 @@ def test_the_summary_line_can_be_silenced(api: LambdaApiServer, start: StartRunt
     run_one(api, {})
     assert "first hook ran" in process.output()
     assert "after-response:" not in process.output()
+
+
+def test_the_collector_waits_for_init_and_the_inits_garbage_is_collected_after_the_first_response(
+    api: LambdaApiServer, start: StartRuntime
+) -> None:
+    start("gc_init.handler")
+    first = run_one(api, {})
+    assert api.result(first).json() == {"enabled_at_import": False, "enabled_now": True}
+    [collected] = api.marks("init-garbage-collected")
+    timing = api.timing(first)
+    assert timing.responded_at < collected.at < timing.runtime_next_at  # in the first phase, after the response
+    run_one(api, {})
+    assert len(api.marks("init-garbage-collected")) == 1
+
+
+def test_runtime_gc_init_off_leaves_the_collector_on_during_init(api: LambdaApiServer, start: StartRuntime) -> None:
+    start("gc_init.handler", {"RUNTIME_GC_INIT": "off"})
+    first = run_one(api, {})
+    assert api.result(first).json() == {"enabled_at_import": True, "enabled_now": True}
