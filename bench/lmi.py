@@ -7,8 +7,9 @@ missing). Both runtimes run on the system Python (uid 993 cannot run the one und
 copies of this repository's code and of the test environment's awslambdaric on PYTHONPATH.
 
 Measured, per runtime: throughput with 4 client threads back to back (a fixed number of invocations), peak RSS
-summed over the runtime's whole process group (VmHWM of the parent and every worker), and the time to response of
-an invocation with 200 ms of after-response work (ours: deferred; awslambdaric: in the handler).
+summed over the runtime's whole process group (VmHWM of the parent and every worker), its PSS (shared pages counted
+once), and the time to response of an invocation with 200 ms of after-response work (ours: deferred; awslambdaric:
+in the handler).
 """
 
 from __future__ import annotations
@@ -120,7 +121,16 @@ class _Rie:
         raise RuntimeError(f"the workers did not all start within 20 s; see {self.log}")
 
     def group_hwm_kb(self) -> float:
-        """VmHWM summed over the runtime's process group (parent and workers)."""
+        """VmHWM summed over the runtime's process group (parent and workers): RSS counts each page shared between
+        processes once per process."""
+        return self._group_sum("status", r"VmHWM:\s+(\d+) kB")
+
+    def group_pss_kb(self) -> float:
+        """PSS summed over the runtime's process group now: each shared page divided among the processes that map
+        it, so the sum is the memory the group really takes (`/proc/PID/smaps_rollup`, Linux 4.14+)."""
+        return self._group_sum("smaps_rollup", r"\nPss:\s+(\d+) kB")
+
+    def _group_sum(self, file: str, pattern: str) -> float:
         found = re.search(rb"LocalProcessSupervisor.Exec pid=(\d+)", self.log.read_bytes())
         if found is None:
             return float("nan")
@@ -132,12 +142,12 @@ class _Rie:
             try:
                 if os.getpgid(int(entry.name)) != group:
                     continue
-                status = (entry / "status").read_text()
+                text = (entry / file).read_text()
             except (ProcessLookupError, OSError):
                 continue
-            hwm = re.search(r"VmHWM:\s+(\d+) kB", status)
-            if hwm:
-                total += float(hwm.group(1))
+            value = re.search(pattern, text)
+            if value:
+                total += float(value.group(1))
         return total
 
     def close(self) -> None:
@@ -189,6 +199,7 @@ def measure(results: Results, invocations: int, paced: int, progress: Callable[[
                 refused = sum(pool.map(emulator.invoke_until_served, [{}] * invocations))
             results.add("lmi_throughput", runtime, invocations / (time.perf_counter() - started))
             results.add("lmi_rss_hwm", runtime, emulator.group_hwm_kb() / 1024)
+            results.add("lmi_pss", runtime, emulator.group_pss_kb() / 1024)
             results.notes.append(
                 f"multi-concurrency ({runtime}): {refused} Runtime.Unavailable answers retried while "
                 f"{invocations} invocations were served by {WORKERS} client threads"
@@ -208,6 +219,7 @@ def measure(results: Results, invocations: int, paced: int, progress: Callable[[
             emulator.close()
         progress(
             f"  LMI x{invocations} {runtime:8} {results.get('lmi_throughput', runtime)[-1]:7.0f}/s, "
-            f"peak RSS of the group {results.get('lmi_rss_hwm', runtime)[-1]:.1f} MiB"
+            f"peak RSS of the group {results.get('lmi_rss_hwm', runtime)[-1]:.1f} MiB, "
+            f"PSS {results.get('lmi_pss', runtime)[-1]:.1f} MiB"
         )
     shutil.rmtree(log_dir, ignore_errors=True)

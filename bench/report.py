@@ -112,6 +112,7 @@ def rows(results: Results) -> list[Row]:
             higher_is_better=True,
         ),
         Row("lmi_rss_hwm", "Multi-concurrency: peak RSS of the parent and all workers", "MiB", 1, target=0.8),
+        Row("lmi_pss", "Multi-concurrency: PSS of the parent and all workers (shared pages counted once)", "MiB", 1),
         Row("lmi_work_response", "Multi-concurrency: time to response, 200 ms of after-response work", "µs"),
         Row(
             "lmi_paced_response",
