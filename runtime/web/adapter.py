@@ -11,6 +11,7 @@ from .events import (
     SOURCES,
     TEXT_MEDIA_TYPES,
     HttpRequest,
+    MalformedEvent,
     PassThrough,
     UnsupportedEvent,
     lambda_response,
@@ -105,8 +106,8 @@ class Adapter:
     def __call__(self, event: Any, context: Any) -> Any:
         try:
             request = parse_event(event, self.base_path, self.sources)
-        except UnsupportedEvent:
-            if self.other_events is None:
+        except UnsupportedEvent as exc:
+            if self.other_events is None or isinstance(exc, MalformedEvent):
                 raise
             result = self.other_events(event, context)
             if hasattr(result, "__await__"):

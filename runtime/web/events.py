@@ -35,6 +35,11 @@ class UnsupportedEvent(ValueError):
     """The event is not an HTTP request from API Gateway, a Function URL, an ALB or Lambda@Edge."""
 
 
+class MalformedEvent(UnsupportedEvent):
+    """The event is one of those services' HTTP requests, but malformed (a hand-written event, mostly): never taken
+    for another kind of event (`other_events`)."""
+
+
 class HttpRequest:
     """One HTTP request, whatever service sent it."""
 
@@ -396,7 +401,7 @@ def parse_event(event: Any, base_path: str = "", sources: tuple[Source, ...] = S
     try:
         return source.read(event, base_path)
     except (KeyError, TypeError, AttributeError, IndexError, binascii.Error, UnicodeError) as exc:
-        raise UnsupportedEvent(f"malformed HTTP event from {source.name}: {type(exc).__name__}: {exc}") from None
+        raise MalformedEvent(f"malformed HTTP event from {source.name}: {type(exc).__name__}: {exc}") from None
 
 
 _SERVICES = "API Gateway, a Function URL, an ALB or Lambda@Edge"
@@ -522,7 +527,7 @@ def _text(name: str, value: Any) -> str | None:
         import json
 
         return json.dumps(value)
-    raise UnsupportedEvent(f"malformed HTTP event: header {name!r} has a value of type {type(value).__name__}")
+    raise MalformedEvent(f"malformed HTTP event: header {name!r} has a value of type {type(value).__name__}")
 
 
 def _texts(name: str, values: Any) -> list[str]:

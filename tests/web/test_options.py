@@ -256,6 +256,14 @@ def test_other_events_can_go_to_a_function_whose_result_is_the_invocations(is_as
     assert handler(SQS_EVENT, None) == {"records": 1}
 
 
+def test_a_malformed_http_event_is_an_error_not_another_kind_of_event() -> None:
+    event = recorded("http-v2-post-binary")
+    event["body"] = "not base64!"
+    handler = WSGIHandler(lambda environ, start: [], other_events=lambda event, context: "taken for an event")
+    with pytest.raises(UnsupportedEvent, match="malformed HTTP event"):
+        handler(event, None)
+
+
 def test_other_events_must_be_a_path() -> None:
     with pytest.raises(ValueError, match="must be a path"):
         ASGIHandler(events_app, lifespan="off", other_events="events")
