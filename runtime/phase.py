@@ -57,8 +57,8 @@ class PhaseRunner:
         #: the longest a phase may take (0: until the deadline minus the margin)
         self.budget_ms = budget_ms
         self._extra = list(extra)
-        #: the runtime's own tasks for the next phase only (the init's garbage collection)
-        self._once: list[Task] = []
+        #: the runtime's own work for right after the next phase only (the init's garbage collection)
+        self._upkeep: list[Callable[[], None]] = []
         self._on_report = on_report
         #: the invocation as far as it got, once SIGTERM cut it short before its phase
         self._invocation: Invocation | None = None
@@ -67,11 +67,18 @@ class PhaseRunner:
         #: what SIGTERM interrupted: (name, ms)
         self._interrupted: list[tuple[str, float]] = []
 
-    def once(self, task: Task) -> None:
-        """Run the runtime's own `task` in the next phase only, after the hooks (again in the one after, if that
-        phase had no time for it)."""
-        task.on_skip = lambda: self._once.append(task)
-        self._once.append(task)
+    def after_next_phase(self, fn: Callable[[], None]) -> None:
+        """Run the runtime's own `fn()` once, right after the next phase, before the next `/next`: in that
+        invocation's time, not in its phase's summary, which is about the function's work."""
+        self._upkeep.append(fn)
+
+    def _run_upkeep(self) -> None:
+        work, self._upkeep = self._upkeep, []
+        for fn in work:
+            try:
+                fn()
+            except Exception as exc:
+                runtime_logger().error("runtime: %s failed: %r", getattr(fn, "__qualname__", fn), exc, exc_info=exc)
 
     def cut_short(self, invocation: Invocation) -> None:
         """SIGTERM came before the phase (in the handler or the reply): the shutdown phase runs its hooks with it."""
@@ -95,12 +102,11 @@ class PhaseRunner:
         # invocation is the user's choice, not the side effect of a setting. Their failures are still logged.
         built_in_only = not queue and not deferred.work
         queue.extend(due_hooks(self._extra, invocation, count=True))
-        if self._once:
-            queue.extend(self._once)
-            self._once = []
         if not queue and deferred.close_if_done():  # nothing to run, the common case
             self._invocation = None
             self._cancel_leftover_tasks(invocation.request_id)
+            if self._upkeep:
+                self._run_upkeep()
             return PhaseReport(invocation.request_id)
         # Published before the deferred work is taken: SIGTERM at any point finds each task either in the published
         # queue or still deferred (run_shutdown takes both).
@@ -121,6 +127,8 @@ class PhaseRunner:
             and not (built_in_only and report.count("ok") == len(report.items))
         ):
             self._on_report(report)
+        if self._upkeep:
+            self._run_upkeep()
         return report
 
     def run_shutdown(self, budget_ms: int) -> PhaseReport:
