@@ -137,7 +137,12 @@ def _serve(config: Config, api: RuntimeApi, worker: int | None = None, ready_fd:
         # (measured: p99 with a 100 KB event 2.6 -> 1.3 ms; docs/design.md).
         if init_garbage is not None:
             init_garbage.freeze(keep_disabled=config.gc_mode == "after_response")
-            runner.after_next_phase(init_garbage.collect)
+            if config.initialised_ahead or config.max_concurrency is not None:
+                # Init runs before any caller waits (provisioned concurrency, SnapStart, Managed Instances, where a
+                # worker collecting after its first phase would turn requests away): collected now.
+                init_garbage.collect()
+            else:
+                runner.after_next_phase(init_garbage.collect)
         else:
             gc.freeze()
         Loop(api, handler, runner, config.function).serve(api.invocations())

@@ -90,7 +90,8 @@ class InitGarbage:
             gc.enable()
 
     def collect(self) -> None:
-        """In the first invocation's time, after its phase: the init's garbage freed, init frozen again."""
+        """The init's garbage freed, init frozen again: after the first invocation's phase, or at the end of an init
+        that runs ahead of invocations."""
         import time
 
         started = time.monotonic()
@@ -98,7 +99,7 @@ class InitGarbage:
         freed = gc.collect()
         gc.freeze()
         logs.runtime_logger().debug(
-            "gc: the init's garbage collected after the first phase: %d objects in %.1f ms",
+            "gc: the init's garbage collected: %d objects in %.1f ms",
             freed,
             (time.monotonic() - started) * 1000,
         )

@@ -97,7 +97,7 @@ def test_a_header_value_that_is_an_object_is_a_malformed_event(
         result = invoke(api, with_headers(kind, {"X-Object": {"a": 1}}))
         assert result.kind == "error", kind
         document = result.json()
-        assert document["errorType"] == "UnsupportedEvent", (kind, document)
+        assert document["errorType"] == "MalformedEvent", (kind, document)  # an UnsupportedEvent
         assert "header 'X-Object' has a value of type dict" in document["errorMessage"]
 
 
