@@ -131,8 +131,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUNTIME_GC_RSS_MB", "gc_rss_mb", 0, _whole(), "collect only above M MB of resident memory"),
     Setting("RUNTIME_GC_INIT", "gc_init", "deferred", _choice("deferred", "off"),
             "`deferred`: no collection while the handler's module is imported and `@on_init` hooks run; the init's "
-            "garbage is collected right after the first invocation's after-response phase, then what init made is "
-            "frozen (never scanned again). `off`: the collector runs during init as Python's default has it"),
+            "garbage is collected right after the first invocation's after-response phase (at the end of init where "
+            "init runs ahead of invocations), then what init made is frozen (never scanned again). `off`: the "
+            "collector runs during init as Python's default has it"),
     Setting("RUNTIME_INVOKE_MODE", None, "buffered", _choice("buffered", "response_stream"),
             "how `runtime.web` answers: `response_stream` streams the app's response (a function URL or API "
             "Gateway route configured to stream)"),
