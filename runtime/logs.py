@@ -85,6 +85,12 @@ def _telemetry_fd_unusable(fd: int, exc: OSError) -> None:
     sys.stdout.write(format_warning(message, None, time.time())[0])
 
 
+def runtime_enabled_for(level: int) -> bool:
+    """Whether the runtime's logger will write a record of `level`, known without importing `logging`: a DEBUG
+    record nobody reads must not cost every process ~1.7 MB."""
+    return _settings.runtime_level <= level
+
+
 def root_enabled_for(level: int) -> bool:
     """Whether the root logger will write a record of `level` (AWS_LAMBDA_LOG_LEVEL; WARNING when unset), known
     without importing `logging` (~1.7 MB of every process: a parent that forks workers avoids it)."""

@@ -90,16 +90,26 @@ class InitGarbage:
             gc.enable()
 
     def collect(self) -> None:
-        """The init's garbage freed, init frozen again: after the first invocation's phase, or at the end of an init
-        that runs ahead of invocations."""
+        """After the first invocation's phase: the init's garbage freed, init frozen again."""
+        self._collect(unfreeze=True)
+
+    def collect_now(self) -> None:
+        """At the end of an init that runs ahead of invocations, before the freeze: only what this process made is
+        scanned. What a Managed Instances worker inherited from its parent stays frozen, its pages shared with the
+        other workers (a collection writes to the header of every object it scans)."""
+        self._collect(unfreeze=False)
+
+    def _collect(self, unfreeze: bool) -> None:
         import time
 
         started = time.monotonic()
-        gc.unfreeze()
+        if unfreeze:
+            gc.unfreeze()
         freed = gc.collect()
         gc.freeze()
-        logs.runtime_logger().debug(
-            "gc: the init's garbage collected: %d objects in %.1f ms",
-            freed,
-            (time.monotonic() - started) * 1000,
-        )
+        if logs.runtime_enabled_for(10):
+            logs.runtime_logger().debug(
+                "gc: the init's garbage collected: %d objects in %.1f ms",
+                freed,
+                (time.monotonic() - started) * 1000,
+            )
