@@ -120,10 +120,11 @@ class HandlerCall:
             if self.event is _FROM_REQUEST:
                 self.event = None
                 self.event = unmarshal_event(request.body, request.content_type)
-            if isinstance(self.event, dict) and "DurableExecutionArn" in self.event:
+            if isinstance(self.event, dict) and "DurableExecutionArn" in self.event:  # durable.py, imported if so
                 from . import current, durable
 
-                durable.guard_operations_after_return(current.handler_returned)
+                if durable.is_durable_event(self.event):
+                    durable.guard_operations_after_return(current.handler_returned)
             if getattr(handler, "__runtime_streaming__", False):
                 from .streaming import ResponseStream
 

@@ -209,24 +209,34 @@ def defer_as(name: str | Callable[[], str], fn: Any, /, *args: Any) -> None:
 
 
 def _defer(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | Callable[[], str] | None) -> None:
+    task = _task(fn, args, kwargs, name)
+    try:
+        _schedule(task)
+    except DeferError:
+        _close_if_coroutine(fn)
+        raise
+
+
+def _task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | Callable[[], str] | None) -> Task:
     if not callable(fn) and not hasattr(fn, "__await__"):
         raise TypeError(f"defer() needs a callable or a coroutine, not {type(fn).__name__}")
-    task = Task(fn, args, kwargs, name=name)
+    return Task(fn, args, kwargs, name=name)
+
+
+def _schedule(task: Task) -> None:
+    """Put `task` in the open invocation's phase (run now under another runtime, dropped when durable code
+    replays it); DeferError where no invocation can take it."""
     if "aws_durable_execution_sdk_python.context" in sys.modules and _durable_replay(task):
-        _close_if_coroutine(fn)
+        _close_if_coroutine(task.fn)
         return
     lifetime = open_invocation()
     if (lifetime is None or lifetime.deferred.label is None) and served_elsewhere():
         _warn_elsewhere(f"defer({task.name})")
         _run_now(task)
         return
-    try:
-        if lifetime is None:
-            raise DeferError(NOT_OPEN)
-        lifetime.deferred.add(task)
-    except DeferError:
-        _close_if_coroutine(fn)
-        raise
+    if lifetime is None:
+        raise DeferError(NOT_OPEN)
+    lifetime.deferred.add(task)
 
 
 def defer_or_run(name: str | Callable[[], str], fn: Any, /, *args: Any, warn: bool = True) -> bool:
@@ -234,11 +244,11 @@ def defer_or_run(name: str | Callable[[], str], fn: Any, /, *args: Any, warn: bo
     the invocation holds RUNTIME_MAX_DEFERRED tasks), the work runs now, before returning, with a warning unless
     `warn` is False (a caller that has warned once): False. The work the runtime's own adapters hand to the phase
     (an app's background tasks) is never skipped."""
+    task = _task(fn, args, {}, name)
     try:
-        _defer(fn, args, {}, name)
+        _schedule(task)
         return True
     except DeferError as exc:
-        task = Task(fn, args, {}, name=name)
         if warn:
             import logging
 

@@ -138,17 +138,15 @@ def _serve(config: Config, api: RuntimeApi, worker: int | None = None, ready_fd:
             gc.disable()
         # What init created lives as long as the process: out of the collector's way, full collections stay short
         # (measured: p99 with a 100 KB event 2.6 -> 1.3 ms; docs/design.md).
-        if init_garbage is not None:
-            if config.initialised_ahead or config.max_concurrency is not None:
-                # Init runs before any caller waits (provisioned concurrency, SnapStart, Managed Instances, where a
-                # worker collecting after its first phase would turn requests away): collected now.
-                init_garbage.collect_now()
-                init_garbage.freeze(keep_disabled=config.gc_mode == "after_response")
-            else:
-                init_garbage.freeze(keep_disabled=config.gc_mode == "after_response")
-                runner.after_next_phase(init_garbage.collect)
-        else:
+        if init_garbage is None:
             gc.freeze()
+        else:
+            # Init runs ahead of any caller with provisioned concurrency, SnapStart and Managed Instances (where a
+            # worker collecting after its first phase would turn requests away): its garbage is collected now.
+            ahead = config.initialised_ahead or config.max_concurrency is not None
+            init_garbage.end_init(ahead, keep_disabled=config.gc_mode == "after_response")
+            if not ahead:
+                runner.after_next_phase(init_garbage.collect)
         Loop(api, handler, runner, config.function).serve(api.invocations())
     except ShutdownRequested:
         _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)

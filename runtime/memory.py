@@ -83,30 +83,29 @@ class InitGarbage:
         """Before the import."""
         gc.disable()
 
-    def freeze(self, keep_disabled: bool) -> None:
-        """After init, before the first `/next`."""
+    def end_init(self, ahead: bool, keep_disabled: bool) -> None:
+        """After init, before the first `/next`: what init made frozen, the collector back on (unless
+        RUNTIME_GC=after_response keeps it off). `ahead`: init runs before any caller waits (provisioned
+        concurrency, SnapStart, Managed Instances), so its garbage is collected now, before the freeze; only what
+        this process made is scanned, and what a Managed Instances worker inherited from its parent stays frozen,
+        its pages shared with the other workers (a collection writes to the header of every object it scans)."""
+        if ahead:
+            self._collect()
         gc.freeze()
         if self.was_enabled and not keep_disabled:
             gc.enable()
 
     def collect(self) -> None:
         """After the first invocation's phase: the init's garbage freed, init frozen again."""
-        self._collect(unfreeze=True)
+        gc.unfreeze()
+        self._collect()
+        gc.freeze()
 
-    def collect_now(self) -> None:
-        """At the end of an init that runs ahead of invocations, before the freeze: only what this process made is
-        scanned. What a Managed Instances worker inherited from its parent stays frozen, its pages shared with the
-        other workers (a collection writes to the header of every object it scans)."""
-        self._collect(unfreeze=False)
-
-    def _collect(self, unfreeze: bool) -> None:
+    def _collect(self) -> None:
         import time
 
         started = time.monotonic()
-        if unfreeze:
-            gc.unfreeze()
         freed = gc.collect()
-        gc.freeze()
         if logs.runtime_enabled_for(10):
             logs.runtime_logger().debug(
                 "gc: the init's garbage collected: %d objects in %.1f ms",
