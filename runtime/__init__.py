@@ -3,7 +3,7 @@
 
 from ._typing import TYPE_CHECKING
 from .context import LambdaContext
-from .current import phase_time_left
+from .current import phase_time_left, trace_id
 from .hooks import DeferError, after_response, defer, on_init, on_shutdown
 from .invocation import Invocation
 
@@ -22,6 +22,7 @@ __all__ = [
     "on_init",
     "on_shutdown",
     "phase_time_left",
+    "trace_id",
 ]
 
 

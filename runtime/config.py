@@ -146,6 +146,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUNTIME_PHASE_BUDGET_MS", "phase_budget_ms", 0, _whole(),
             "longest an after-response phase may take (0: until the deadline minus the margin); on Lambda Managed "
             "Instances, where deadlines are not enforced, the budget that frees the worker"),
+    Setting("RUNTIME_WORKER_PROCESSES", "worker_processes", 0, _whole(minimum=1),
+            "Lambda Managed Instances: processes serving the `AWS_LAMBDA_MAX_CONCURRENCY` invocations (0: one per "
+            "invocation). Fewer: each serves several at once as tasks of its event loop (tasks mode: `async def` "
+            "handlers and ASGI apps only)"),
+    Setting("RUNTIME_LOOP_LAG_MS", "loop_lag_ms", 500, _whole(),
+            "tasks mode: warn, naming the invocation and its stack, when one blocks the event loop this long (0: "
+            "never)"),
 )  # fmt: skip
 
 
@@ -195,6 +202,8 @@ class Config:
     phase_budget_ms: int
     lazy_imports: bool
     eager_imports: tuple[str, ...]
+    worker_processes: int
+    loop_lag_ms: int
 
     def __init__(
         self,
@@ -227,6 +236,40 @@ class Config:
             value = setting.read(settings or {})  # every one checked at start-up
             if setting.attribute is not None:
                 setattr(self, setting.attribute, value)
+        self._check_worker_processes()
+
+    def _check_worker_processes(self) -> None:
+        processes = self.worker_processes
+        if not processes:
+            return
+        if self.max_concurrency is None:
+            # Not a Managed Instances environment (a local run, an ordinary function): one invocation at a time.
+            self.worker_processes = 0
+            return
+        if processes > self.max_concurrency:
+            raise ConfigError(
+                f"RUNTIME_WORKER_PROCESSES ({processes}) must not be more than AWS_LAMBDA_MAX_CONCURRENCY "
+                f"({self.max_concurrency}): a process with no invocation to serve only holds memory"
+            )
+        if self.slots > 1 and self.gc_mode == "after_response":
+            raise ConfigError(
+                "RUNTIME_GC=after_response needs one invocation per process: with RUNTIME_WORKER_PROCESSES below "
+                "AWS_LAMBDA_MAX_CONCURRENCY a collection in one invocation's phase would pause the others; unset "
+                "one of them"
+            )
+
+    @property
+    def processes(self) -> int:
+        """How many worker processes serve the environment (Managed Instances): RUNTIME_WORKER_PROCESSES, or one per
+        concurrent invocation."""
+        return self.worker_processes or self.max_concurrency or 1
+
+    @property
+    def slots(self) -> int:
+        """How many invocations one process serves at once: 1, or more in tasks mode (runtime/tasks.py)."""
+        if self.max_concurrency is None:
+            return 1
+        return -(-self.max_concurrency // self.processes)  # ceil: N invocations over P processes
 
     @property
     def initialised_ahead(self) -> bool:

@@ -5,8 +5,9 @@ What belongs to one invocation while it is open lives on its `Lifetime`: the req
 trace id X-Ray SDKs read, the deadline), where `defer()` puts work, and what the main thread is doing, for the
 watchdog. `begin()` opens it and `end()` closes it; nothing else sets or clears them. `open_invocation()` answers
 "which invocation is open" for whichever thread asks: a `defer()` from a pool thread joins it, since pool threads are
-reused by design. It is per process today (a ContextVar would not reach threads the handler starts); it is the one
-place to make per task when one process serves several invocations at once.
+reused by design. In tasks mode (runtime/tasks.py: one process, several invocations at once) each invocation's
+lifetime is a context variable of its task instead: the tasks it starts and `asyncio.to_thread()` carry it, a thread
+that does not carry its context belongs to no invocation.
 
 The fork guard lives here too: the process that serves is the one that fetched the invocation; a child the handler
 or a hook forked is not, and leaves when it returns into the runtime (`leave_if_forked_child`).
@@ -18,10 +19,13 @@ import _thread
 import os
 import sys
 import time
+from _contextvars import ContextVar
 
 from ._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .hooks import Task
     from .invocation import Request
 
@@ -99,7 +103,7 @@ class Deferred:
     def add(self, task: Task) -> None:
         with self.lock:
             if self.label is None:
-                problem = NOT_OPEN
+                problem = not_open_message()
             elif self.count >= self.limit:
                 problem = (
                     f"defer() called more than {self.limit} times in one invocation (RUNTIME_MAX_DEFERRED); "
@@ -121,24 +125,33 @@ NOT_OPEN = (
 
 class Lifetime:
     """The one owner of an invocation's lifetime in this process: `begin()` at `/next`'s reply, `end()` once its
-    after-response phase is over. One per loop (tests make more); `open_invocation()` finds the open one."""
+    after-response phase is over. One per loop, or per slot in tasks mode (`per_task`: the open one is a context
+    variable of the slot's task); `open_invocation()` finds the open one."""
 
-    __slots__ = ("activity", "deferred", "item_deadline_ms", "request")
+    __slots__ = ("activity", "deferred", "item_deadline_ms", "per_task", "request", "tasks")
 
-    def __init__(self, max_deferred: int) -> None:
+    def __init__(self, max_deferred: int, per_task: bool = False) -> None:
         self.activity = Activity()
         self.deferred = Deferred(max_deferred)
         self.request: Request | None = None
         #: when the running after-response item must be done (its timeout or the phase's deadline); None outside it
         self.item_deadline_ms: float | None = None
+        #: one of several invocations a process serves at once (tasks mode)
+        self.per_task = per_task
+        #: tasks mode: the asyncio tasks started for this invocation that have not ended (runtime/tasks.py)
+        self.tasks: set[Any] = set()
 
     def begin(self, request: Request) -> None:
         self.request = request
         self.deferred.open(request.request_id)
         self.activity.name = "handler"
         self.activity.request = request
-        _trace_id(request.trace_id)
-        _state.open = self
+        if self.per_task:
+            # The environment is the process's: no trace id of one invocation in it (runtime.trace_id() gives it).
+            _task_lifetime.set(self)
+        else:
+            _trace_id(request.trace_id)
+            _state.open = self
 
     def end(self) -> list[Task]:
         """Close the invocation; returns deferred work nobody took (the caller names it as lost)."""
@@ -157,30 +170,63 @@ class Lifetime:
 class _State:
     """The lifetime `defer()`, the log records and `phase_time_left()` look at."""
 
-    __slots__ = ("open",)
+    __slots__ = ("open", "tasks_mode")
 
     def __init__(self) -> None:
         self.open: Lifetime | None = None
+        #: this process serves several invocations at once (runtime/tasks.py)
+        self.tasks_mode = False
 
 
 _state = _State()
+#: tasks mode: the lifetime of the invocation the running task (or a thread carrying its context) works for
+_task_lifetime: ContextVar[Lifetime | None] = ContextVar("runtime_invocation", default=None)
 
 
 def open_invocation() -> Lifetime | None:
-    """The lifetime of the invocation this thread works for, open or not (None before the first one)."""
-    return _state.open
+    """The lifetime of the invocation this thread (or task) works for, open or not (None before the first one)."""
+    return _task_lifetime.get() or _state.open
+
+
+def work_for(lifetime: Lifetime) -> None:
+    """Tasks mode: the running task (and what it starts) works for `lifetime` (the shutdown phase's)."""
+    _task_lifetime.set(lifetime)
+
+
+def serve_tasks() -> None:
+    """This process serves several invocations at once: a lifetime is found by its task's context only."""
+    _state.tasks_mode = True
+
+
+def not_open_message() -> str:
+    """Why `defer()` found no open invocation."""
+    if _state.tasks_mode:
+        return NOT_OPEN + (
+            "; in tasks mode (RUNTIME_WORKER_PROCESSES) a thread works for an invocation only if it carries the "
+            "invocation's context: asyncio.to_thread() does, for threading.Thread or run_in_executor() run the "
+            "function through contextvars.copy_context().run"
+        )
+    return NOT_OPEN
+
+
+def trace_id() -> str | None:
+    """The X-Ray trace id (`Root=...;Parent=...;Sampled=...`) of the invocation this code works for; None outside one.
+    In tasks mode the only way to it: `_X_AMZN_TRACE_ID` belongs to the whole process (README "Multi-concurrency")."""
+    lifetime = open_invocation()
+    request = lifetime.request if lifetime is not None else None
+    return request.trace_id if request is not None else None
 
 
 def handler_returned() -> bool:
     """Whether the open invocation's handler has returned (its reply is going out, or its phase runs), or no
     invocation is open."""
-    lifetime = _state.open
+    lifetime = open_invocation()
     return lifetime is None or not lifetime.is_open or lifetime.activity.name != "handler"
 
 
 def request_ids() -> tuple[str | None, str | None]:
     """The open invocation's request id and tenant id, for log records (None, None between invocations)."""
-    lifetime = _state.open
+    lifetime = open_invocation()
     request = lifetime.request if lifetime is not None else None
     return (request.request_id, request.tenant_id) if request is not None else (None, None)
 
@@ -188,7 +234,7 @@ def request_ids() -> tuple[str | None, str | None]:
 def phase_time_left() -> float | None:
     """Seconds the running after-response item may still take (its `timeout=` or the phase's deadline, whichever
     comes first), for work that must bound its own waits (a telemetry flush); None outside the phase."""
-    lifetime = _state.open
+    lifetime = open_invocation()
     deadline_ms = lifetime.item_deadline_ms if lifetime is not None else None
     if deadline_ms is None:
         return None

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from .context import FunctionInfo
     from .invocation import Request
     from .reply import Channel, Reply
-    from .streaming import ResponseStream
 
     Handler = Callable[[Any, Any], Any]
 
@@ -104,54 +103,83 @@ class HandlerCall:
     def run(self, handler: Handler, function: FunctionInfo, channel: Channel) -> Reply:
         """Call the handler; its failure is the reply (an error document, or a started stream's trailers), never
         raised. SIGTERM's `ShutdownRequested` is."""
-        request = self.request
-        writer: ResponseStream | None = None
         error: BaseException | None = None
         try:
-            self.context = LambdaContext(
-                request.request_id,
-                request.deadline_ms,
-                request.invoked_function_arn,
-                parse_header_json(request.client_context, "Client Context"),
-                parse_header_json(request.cognito_identity, "Cognito Identity"),
-                request.tenant_id,
-                function,
-            )
-            if self.event is _FROM_REQUEST:
-                self.event = None
-                self.event = unmarshal_event(request.body, request.content_type)
-            if isinstance(self.event, dict) and "DurableExecutionArn" in self.event:  # durable.py, imported if so
-                from . import current, durable
-
-                if durable.is_durable_event(self.event):
-                    durable.guard_operations_after_return(current.handler_returned)
-            if getattr(handler, "__runtime_streaming__", False):
-                from .streaming import ResponseStream
-
-                self.reply = writer = ResponseStream(channel)
-                returned = handler(self.event, writer, self.context)  # type: ignore[call-arg]
-            else:
-                returned = handler(self.event, self.context)
+            returned = self._call(handler, function, channel)
             if hasattr(returned, "__await__"):  # an `async def` handler, or one that returns an awaitable
                 from . import aio
 
                 returned = aio.result_of(returned)
-            self.result = returned
-            if writer is None:
-                self.reply = _reply_for(returned)  # a stream makes its first chunk here: its error is the handler's
+            self._returned(returned)
         except ShutdownRequested:
             leave_if_forked_child()
             raise
         except BaseException as exc:
             error = exc
-            if writer is not None and writer.started:
-                writer.error = exc  # after its first byte: the stream ends with the error trailers
-            else:
-                self.reply = ErrorReply(exc)
+            self._failed(exc)
         # A child process the handler forked comes back here too: it leaves, the parent answers.
         leave_if_forked_child(error)
         assert self.reply is not None
         return self.reply
+
+    async def run_async(self, handler: Handler, function: FunctionInfo, channel: Channel) -> Reply:
+        """`run()` as a task of the running event loop (tasks mode); the task's cancellation (the shutdown's)
+        propagates, a `CancelledError` the handler raises itself is its failure."""
+        from asyncio import CancelledError, current_task
+
+        try:
+            returned = self._call(handler, function, channel)
+            if hasattr(returned, "__await__"):
+                returned = await returned
+            self._returned(returned)
+        except CancelledError as exc:
+            task = current_task()
+            if task is not None and task.cancelling():
+                raise
+            self._failed(exc)
+        except BaseException as exc:
+            self._failed(exc)
+        assert self.reply is not None
+        return self.reply
+
+    def _call(self, handler: Handler, function: FunctionInfo, channel: Channel) -> Any:
+        """Build the context and the event, and call the handler (with a writer, for a `@streaming` one)."""
+        request = self.request
+        self.context = LambdaContext(
+            request.request_id,
+            request.deadline_ms,
+            request.invoked_function_arn,
+            parse_header_json(request.client_context, "Client Context"),
+            parse_header_json(request.cognito_identity, "Cognito Identity"),
+            request.tenant_id,
+            function,
+        )
+        if self.event is _FROM_REQUEST:
+            self.event = None
+            self.event = unmarshal_event(request.body, request.content_type)
+        if isinstance(self.event, dict) and "DurableExecutionArn" in self.event:  # durable.py, imported if so
+            from . import current, durable
+
+            if durable.is_durable_event(self.event):
+                durable.guard_operations_after_return(current.handler_returned)
+        if getattr(handler, "__runtime_streaming__", False):
+            from .streaming import ResponseStream
+
+            self.reply = writer = ResponseStream(channel)
+            return handler(self.event, writer, self.context)  # type: ignore[call-arg]
+        return handler(self.event, self.context)
+
+    def _returned(self, returned: Any) -> None:
+        self.result = returned
+        if self.reply is None:
+            self.reply = _reply_for(returned)  # a stream makes its first chunk here: its error is the handler's
+
+    def _failed(self, error: BaseException) -> None:
+        writer = self.reply
+        if writer is not None and getattr(writer, "started", False):
+            writer.error = error  # after its first byte: the stream ends with the error trailers
+        else:
+            self.reply = ErrorReply(error)
 
     def invocation(self, delivered: bool) -> Invocation:
         """The invocation as hooks receive it, once its reply went out (or SIGTERM cut it short)."""

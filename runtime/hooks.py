@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from ._typing import TYPE_CHECKING, overload
-from .current import NOT_OPEN, DeferError, open_invocation
+from .current import DeferError, not_open_message, open_invocation
 from .invocation import Invocation
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ def _schedule(task: Task) -> None:
         _run_now(task)
         return
     if lifetime is None:
-        raise DeferError(NOT_OPEN)
+        raise DeferError(not_open_message())
     lifetime.deferred.add(task)
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from .handler import Handler
+    from .phase import PhaseReport
 
 
 # The command the shell `bootstrap` runs after the interpreter (argv: bootstrap's directory, then its arguments): the
@@ -119,6 +120,7 @@ def _serve(config: Config, api: RuntimeApi, worker: int | None = None, ready_fd:
     if init_garbage is not None:
         init_garbage.pause()
     handler = _load(config, api)
+    entry = _tasks_entry(config, api, handler) if config.slots > 1 else None
     if config.initialised_ahead:
         preload()  # simplejson, which this runtime otherwise imports at the first result that needs it
     _signal.signal(_signal.SIGTERM, _raise_shutdown)
@@ -147,13 +149,13 @@ def _serve(config: Config, api: RuntimeApi, worker: int | None = None, ready_fd:
             init_garbage.end_init(ahead, keep_disabled=config.gc_mode == "after_response")
             if not ahead:
                 runner.after_next_phase(init_garbage.collect)
+        if entry is not None:
+            _serve_tasks(config, api, entry, worker)
         Loop(api, handler, runner, config.function).serve(api.invocations())
     except ShutdownRequested:
         _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
         # The open invocation's work that had not run (SIGTERM in the handler, the POST or the phase) runs first.
-        report = runner.run_shutdown(config.shutdown_budget_ms)
-        if report.items:
-            logs.runtime_logger().info("shutdown: %s", ", ".join(f"{n} {o} {ms:.1f} ms" for n, o, ms in report.items))
+        _log_shutdown(runner.run_shutdown(config.shutdown_budget_ms))
         sys.exit(0)
     except RuntimeApiError as exc:
         logs.runtime_logger().error("the Runtime API failed, exiting so Lambda starts a fresh environment: %s", exc)
@@ -165,14 +167,44 @@ def _serve(config: Config, api: RuntimeApi, worker: int | None = None, ready_fd:
     raise AssertionError("unreachable: api.invocations() never ends")
 
 
-def _make_runner(config: Config, worker: int | None = None) -> PhaseRunner:
+def _log_shutdown(report: PhaseReport) -> None:
+    if report.items:
+        logs.runtime_logger().info("shutdown: %s", ", ".join(f"{n} {o} {ms:.1f} ms" for n, o, ms in report.items))
+
+
+def _tasks_entry(config: Config, api: RuntimeApi, handler: Handler) -> Handler:
+    """Tasks mode's coroutine form of the handler; a handler that cannot share the loop is an init error."""
+    from .tasks import async_entry
+
+    try:
+        return async_entry(handler, config.processes, config.max_concurrency or 1)
+    except ConfigError as exc:
+        _report_init_error(api, ErrorReport(exc.error_type, f"Invalid configuration: {exc}", []), config_error=True)
+
+
+def _serve_tasks(config: Config, api: RuntimeApi, entry: Handler, worker: int | None) -> NoReturn:
+    """Tasks mode (runtime/tasks.py): `config.slots` invocations at once, a connection and a phase runner each."""
+    from .tasks import TaskServer
+    from .workers import WorkerApi
+
+    apis = [api] + [WorkerApi(config.runtime_api) for _ in range(config.slots - 1)]
+    slots = [(slot_api, _make_runner(config, worker, per_task=True)) for slot_api in apis]
+    server = TaskServer(
+        slots, entry, config.function, config.shutdown_budget_ms, config.loop_lag_ms, _mark_shutdown_started
+    )
+    report, code = server.serve()
+    _log_shutdown(report)
+    sys.exit(code)
+
+
+def _make_runner(config: Config, worker: int | None = None, per_task: bool = False) -> PhaseRunner:
     extra = []
     if config.gc_mode == "after_response":
         from .memory import CollectAfterResponse
 
         extra.append(CollectAfterResponse(config.gc_every, config.gc_rss_mb).task())
     observer = PhaseObserver(config.emf, config.emf_namespace, config.function.function_name, worker)
-    lifetime = Lifetime(config.max_deferred)
+    lifetime = Lifetime(config.max_deferred, per_task)
     return PhaseRunner(registry, lifetime, config.margin_ms, extra, observer, config.phase_budget_ms)
 
 
@@ -292,11 +324,15 @@ def _relay(read_end: int, main_thread: int) -> None:
         _signal.pthread_kill(main_thread, _signal.SIGTERM)
 
 
+def _mark_shutdown_started() -> None:
+    global _shutdown_started
+    _shutdown_started = True
+
+
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
     # Unwind the main thread wherever it is (waiting in /next, in the handler, in a hook) to the shutdown phase,
     # once: a worker may get SIGTERM twice (Lambda's, to the process group, and its parent's).
-    global _shutdown_started
-    _shutdown_started = True
+    _mark_shutdown_started()
     _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     raise ShutdownRequested()
 

@@ -22,13 +22,16 @@ from .logs import runtime_logger
 
 if TYPE_CHECKING:
     from collections import deque
-    from collections.abc import Callable, Iterable
-    from typing import Literal
+    from collections.abc import Callable, Generator, Iterable
+    from typing import Any, Literal
 
     from .current import Lifetime
     from .hooks import Registry, Task
 
     Outcome = Literal["ok", "failed", "skipped", "timed_out", "overran", "interrupted"]
+    #: a phase as a generator: it hands over (awaitable, time limit in s) for its driver to await, gets the result
+    Steps = Generator[tuple[Any, float | None], Any, None]
+    Phase = Generator[tuple[Any, float | None], Any, "PhaseReport"]
 else:
     # `_collections`, not `collections`: the same deque, without the ~1 ms `collections` package at every cold start.
     from _collections import deque
@@ -66,6 +69,8 @@ class PhaseRunner:
         self._queue: deque[Task] | None = None
         #: what SIGTERM interrupted: (name, ms)
         self._interrupted: list[tuple[str, float]] = []
+        #: tasks mode's shutdown: when every item must be done, whatever its invocation's deadline (ms since epoch)
+        self.cutoff_ms: float | None = None
 
     def after_next_phase(self, fn: Callable[[], None]) -> None:
         """Run the runtime's own `fn()` once, right after the next phase, before the next `/next`: in that
@@ -95,6 +100,26 @@ class PhaseRunner:
 
     def run(self, invocation: Invocation) -> PhaseReport:
         """Run deferred tasks, then hooks, within the invocation's deadline; never raises but ShutdownRequested."""
+        return _drive(self._phase(invocation))
+
+    async def run_async(self, invocation: Invocation) -> PhaseReport:
+        """`run()` as a task of the running event loop (tasks mode: several phases at once in one process)."""
+        return await _drive_async(self._phase(invocation))
+
+    def run_shutdown(self, budget_ms: int) -> PhaseReport:
+        """On SIGTERM: the open invocation's work that has not run, then `@on_shutdown` hooks, within the budget.
+
+        Hooks of an invocation SIGTERM reached before its phase (in the handler or the POST) get that invocation,
+        with `delivered` False unless the POST had returned. Each item is logged as it starts, so that a log cut
+        short by SIGKILL names the item that was running.
+        """
+        return _drive(self._shutdown(budget_ms))
+
+    async def run_shutdown_async(self, budget_ms: float) -> PhaseReport:
+        """`run_shutdown()` as a task of the running event loop (tasks mode, once every slot has stopped)."""
+        return await _drive_async(self._shutdown(budget_ms))
+
+    def _phase(self, invocation: Invocation) -> Phase:
         deferred = self.lifetime.deferred
         self._invocation = invocation  # SIGTERM during the phase: the shutdown phase runs the rest with it
         queue: deque[Task] = deque(due_hooks(self.registry.hooks, invocation, count=True))
@@ -104,7 +129,7 @@ class PhaseRunner:
         queue.extend(due_hooks(self._extra, invocation, count=True))
         if not queue and deferred.close_if_done():  # nothing to run, the common case
             self._invocation = None
-            self._cancel_leftover_tasks(invocation.request_id)
+            yield from self._cancel_leftover_tasks(invocation.request_id)
             if self._upkeep:
                 self._run_upkeep()
             return PhaseReport(invocation.request_id)
@@ -117,10 +142,10 @@ class PhaseRunner:
         deadline_ms: float = invocation.deadline_ms - self.margin_ms
         if self.budget_ms:
             deadline_ms = min(deadline_ms, time.time() * 1000 + self.budget_ms)
-        self._drain_until_closed(queue, deadline_ms, invocation, report)
+        yield from self._drain_until_closed(queue, deadline_ms, invocation, report)
         report.duration_ms = (time.monotonic() - started) * 1000
         self._queue = self._invocation = None
-        self._cancel_leftover_tasks(invocation.request_id)
+        yield from self._cancel_leftover_tasks(invocation.request_id)
         if (
             report.items
             and self._on_report is not None
@@ -131,13 +156,7 @@ class PhaseRunner:
             self._run_upkeep()
         return report
 
-    def run_shutdown(self, budget_ms: int) -> PhaseReport:
-        """On SIGTERM: the open invocation's work that has not run, then `@on_shutdown` hooks, within the budget.
-
-        Hooks of an invocation SIGTERM reached before its phase (in the handler or the POST) get that invocation,
-        with `delivered` False unless the POST had returned. Each item is logged as it starts, so that a log cut
-        short by SIGKILL names the item that was running.
-        """
+    def _shutdown(self, budget_ms: float) -> Phase:
         lifetime = self.lifetime
         invocation = self._invocation
         if invocation is None and lifetime.request is not None:
@@ -153,24 +172,30 @@ class PhaseRunner:
         self._queue = queue
         lifetime.deferred.reopen("shutdown")
         try:
-            self._drain_until_closed(queue, time.time() * 1000 + budget_ms, invocation, report, announce=True)
+            yield from self._drain_until_closed(
+                queue, time.time() * 1000 + budget_ms, invocation, report, announce=True
+            )
         finally:
             self._queue = self._invocation = None
             lifetime.end()
         return report
 
-    def _cancel_leftover_tasks(self, request_id: str) -> None:
+    def _cancel_leftover_tasks(self, request_id: str) -> Steps:
         """asyncio tasks the handler or the phase started and left running (fire and forget) are cancelled: they
         belong to this invocation, and would otherwise resume in the next one."""
         aio = sys.modules.get("runtime.aio")  # no event loop unless a coroutine has run
-        leftover = aio.cancel_leftover_tasks() if aio is not None else []
-        if leftover:
-            runtime_logger().warning(
-                "after-response: cancelled %d asyncio task(s) left running at the end of the phase of %s: %s",
-                len(leftover),
-                request_id,
-                ", ".join(leftover),
-            )
+        if aio is None:
+            return
+        leftover = aio.leftover_tasks(self.lifetime if self.lifetime.per_task else None)
+        if not leftover:
+            return
+        names = yield aio.cancel(leftover), None
+        runtime_logger().warning(
+            "after-response: cancelled %d asyncio task(s) left running at the end of the phase of %s: %s",
+            len(leftover),
+            request_id,
+            ", ".join(names),
+        )
 
     def close(self) -> None:
         """Release the event loop of coroutine hooks, if one was made."""
@@ -185,7 +210,7 @@ class PhaseRunner:
         invocation: Invocation | None,
         report: PhaseReport,
         announce: bool = False,
-    ) -> None:
+    ) -> Steps:
         """Run the queue in order until it is empty and no thread has deferred more; the work a task defers runs
         right after that task."""
         deferred = self.lifetime.deferred
@@ -194,13 +219,15 @@ class PhaseRunner:
                 task = queue.popleft()
                 if announce:
                     runtime_logger().info("shutdown: running %s", task.name, extra={"hook": task.name})
-                self._run_one(task, deadline_ms, invocation, report)
+                yield from self._run_one(task, deadline_ms, invocation, report)
                 queue.extendleft(reversed(deferred.take()))
             if deferred.close_if_done():  # closed: a late defer() from a thread is refused, not dropped
                 return
             queue.extend(deferred.take())
 
-    def _run_one(self, task: Task, deadline_ms: float, invocation: Invocation | None, report: PhaseReport) -> None:
+    def _run_one(self, task: Task, deadline_ms: float, invocation: Invocation | None, report: PhaseReport) -> Steps:
+        if self.cutoff_ms is not None:  # tasks mode's shutdown: every phase ends within its budget
+            deadline_ms = min(deadline_ms, self.cutoff_ms)
         started_ms = time.time() * 1000
         budget_ms = deadline_ms - started_ms
         needed_ms = task.timeout * 1000 if task.timeout is not None else 0.0
@@ -227,13 +254,12 @@ class PhaseRunner:
             result = task.call(invocation)
             if hasattr(result, "__await__"):
                 activity.cancel_at_ms = started_ms + allowed_ms
-                # The event loop module (and asyncio, ~30 ms) only for functions that use coroutines.
-                from . import aio
-
-                aio.run(result, allowed_ms / 1000)
+                yield result, allowed_ms / 1000  # awaited by the driver: `_drive` or `_drive_async`
         except ShutdownRequested:
             leave_if_forked_child()
             self._interrupted.append((task.name, (time.monotonic() - started) * 1000))
+            raise
+        except GeneratorExit:  # the phase is closed where it is (tasks mode's shutdown, at its budget's end)
             raise
         except TimeLimitExpired:  # the runtime's own limit, and only it: a TimeoutError the work raises is a failure
             outcome = "timed_out"
@@ -277,6 +303,52 @@ class PhaseRunner:
                 extra={"hook": task.name},
             )
         report.add(task.name, outcome, elapsed_ms)
+
+
+def _drive(phase: Phase) -> PhaseReport:
+    """Run a phase in this thread: each awaitable it hands over (a coroutine item) is awaited on the process's event
+    loop, its outcome sent back in (runtime.aio, and asyncio, only imported for functions that use coroutines)."""
+    try:
+        step = next(phase)
+        from . import aio
+
+        while True:
+            try:
+                result = aio.run(*step)
+            except BaseException as exc:
+                step = phase.throw(exc)
+            else:
+                step = phase.send(result)
+    except StopIteration as stop:
+        report: PhaseReport = stop.value
+        return report
+
+
+async def _drive_async(phase: Phase) -> PhaseReport:
+    """Run a phase as a task of the running loop; a cancellation of that task (tasks mode's shutdown, at its
+    budget's end) ends the phase where it is."""
+    from asyncio import CancelledError, current_task
+
+    from . import aio
+
+    try:
+        step = next(phase)
+        while True:
+            try:
+                result = await aio.within(*step)
+            except CancelledError:
+                task = current_task()
+                if task is not None and task.cancelling():
+                    phase.close()
+                    raise
+                step = phase.throw(CancelledError())
+            except BaseException as exc:
+                step = phase.throw(exc)
+            else:
+                step = phase.send(result)
+    except StopIteration as stop:
+        report: PhaseReport = stop.value
+        return report
 
 
 def due_hooks(hooks: Iterable[Task], invocation: Invocation, count: bool = False) -> list[Task]:

@@ -94,7 +94,7 @@ class Pool:
         self.api_failed = False
 
     def run(self) -> NoReturn:
-        count = self.config.max_concurrency or 1
+        count = self.config.processes
         # awslambdaric's DEBUG record; `logging` only when it will be written: whatever the parent imports, every
         # worker's resident memory holds (measured: logging is 1.7 MB of each process).
         if logs.root_enabled_for(10):
@@ -104,7 +104,7 @@ class Pool:
                 {
                     "event": "runtime_worker_pool_initializing",
                     "workerCount": count,
-                    "executionEnvironmentMaxConcurrency": count,
+                    "executionEnvironmentMaxConcurrency": self.config.max_concurrency,
                 }
             )
         _signal.signal(_signal.SIGTERM, self._forward_sigterm)

@@ -104,20 +104,27 @@ class Adapter:
         self._warned_outside = False
 
     def __call__(self, event: Any, context: Any) -> Any:
-        try:
-            request = parse_event(event, self.base_path, self.sources)
-        except UnsupportedEvent as exc:
-            if self.other_events is None or isinstance(exc, MalformedEvent):
-                raise
-            result = self.other_events(event, context)
+        request = self.read(event, context)
+        if request is None:
+            result = self.other_events(event, context)  # type: ignore[misc]
             if hasattr(result, "__await__"):
                 from .. import aio
 
                 result = aio.result_of(result)
             return result
+        return self.serve(request, event, context)
+
+    def read(self, event: Any, context: Any) -> HttpRequest | None:
+        """The event as an HTTP request; None for an event `other_events` takes (a function of the user's)."""
+        try:
+            request = parse_event(event, self.base_path, self.sources)
+        except UnsupportedEvent as exc:
+            if self.other_events is None or isinstance(exc, MalformedEvent):
+                raise
+            return None
         # The tenant id is Lambda's to tell (tenant isolation mode): a client's own header never reaches the app.
         request.replace_header("x-amz-tenant-id", getattr(context, "tenant_id", None))
-        return self.serve(request, event, context)
+        return request
 
     def serve(self, request: HttpRequest, event: Any, context: Any) -> Any:
         """The Lambda result of `request` through the app."""

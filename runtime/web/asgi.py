@@ -60,9 +60,22 @@ class ASGIHandler(Adapter):
                 self.state = state
 
     def serve(self, request: HttpRequest, event: Any, context: Any) -> Any:
-        streams = self.streams_to(request)
-        cycle = _HttpCycle(self._scope(request, event, context), request.body, streams)
+        cycle = _HttpCycle(self._scope(request, event, context), request.body, self.streams_to(request))
         aio.result_of(cycle.start(self.app))
+        return self._answer(request, cycle)
+
+    async def __runtime_async__(self, event: Any, context: Any) -> Any:
+        """The handler as a coroutine, for tasks mode (runtime/tasks.py): several requests at once on one loop."""
+        request = self.read(event, context)
+        if request is None:
+            result = self.other_events(event, context)  # type: ignore[misc]
+            return (await result) if hasattr(result, "__await__") else result
+        cycle = _HttpCycle(self._scope(request, event, context), request.body, self.streams_to(request))
+        await cycle.start(self.app)
+        return self._answer(request, cycle)
+
+    def _answer(self, request: HttpRequest, cycle: _HttpCycle) -> Any:
+        streams = cycle.streams
         if streams and cycle.status is not None and not cycle.failed:
             # The response has started: its body goes out as the app sends it; the app's work after its last part
             # runs in the phase, which starts once the stream has ended.

@@ -245,7 +245,7 @@ def lifespan_app(answer: str | None, state: dict[str, Any] | None = None) -> Cal
 def test_lifespan_state_reaches_each_request() -> None:
     handler = ASGIHandler(lifespan_app("lifespan.startup.complete", {"pool": 1}))
     assert handler(get("/"), None)["body"] == "['pool']"
-    assert aio.cancel_leftover_tasks() == []  # the lifespan task is the process's, not an invocation's leftover
+    assert aio.leftover_tasks() == []  # the lifespan task is the process's, not an invocation's leftover
 
 
 @pytest.mark.parametrize(
@@ -263,7 +263,7 @@ def test_the_lifespan_shutdown_runs_as_a_shutdown_hook_and_reports_a_failure() -
     ASGIHandler(lifespan_app("lifespan.startup.complete"))
     [task] = [task for task in hooks.registry.shutdown if task.name == "asgi lifespan shutdown"]
     aio.result_of(task.call(None))  # completes: the app answered lifespan.shutdown.complete
-    assert aio.cancel_leftover_tasks() == []
+    assert aio.leftover_tasks() == []
 
     async def refuses(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -297,7 +297,7 @@ def test_an_app_that_answers_every_scope_as_http_has_no_lifespan(reads_first: bo
     handler = ASGIHandler(app)
     assert handler(get("/"), None)["body"] == "http"
     assert [task.name for task in hooks.registry.shutdown if task.name == "asgi lifespan shutdown"] == []
-    assert aio.cancel_leftover_tasks() == []
+    assert aio.leftover_tasks() == []
     with pytest.raises(LifespanError, match=r"does not support the lifespan protocol.*'http\.response\.start'"):
         ASGIHandler(app, lifespan="on")
 
