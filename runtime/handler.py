@@ -131,7 +131,14 @@ class HandlerCall:
             returned = self._call(handler, function, channel)
             if hasattr(returned, "__await__"):
                 returned = await returned
-            self._returned(returned)
+            if self.reply is None and not isinstance(returned, _PLAIN):
+                # A stream makes its first chunk now: in a thread, from which an async generator runs on the loop.
+                from asyncio import to_thread
+
+                self.result = returned
+                self.reply = await to_thread(_reply_for, returned)
+            else:
+                self._returned(returned)
         except CancelledError as exc:
             task = current_task()
             if task is not None and task.cancelling():
@@ -189,8 +196,12 @@ class HandlerCall:
         return Invocation(self.request, self.event, self.context, self.result, error, delivered, streamed)
 
 
+#: the results marshalled as they are, decided without importing streaming
+_PLAIN = (type(None), dict, str, bytes, list, int, float, bool)
+
+
 def _reply_for(result: Any) -> Reply:
-    if result is None or isinstance(result, (dict, str, bytes, list, int, float, bool)):
+    if isinstance(result, _PLAIN):
         body, content_type = marshal_result(result)  # the common results, decided without importing streaming
         return Buffered(body, content_type)
     from .streaming import ReturnedStream, is_stream

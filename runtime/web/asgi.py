@@ -201,8 +201,10 @@ class _HttpCycle:
         if self.body is not None:
             body, self.body = self.body, None
             return {"type": "http.request", "body": body, "more_body": False}
-        # The whole request was read; the client is "connected" until it has the response.
-        await self.complete.wait()
+        # The whole request was read; the client is "connected" until it has the response: until the phase starts.
+        # Sooner, Starlette's StreamingResponse (it listens for the disconnect) would cancel its own last send and
+        # run its background tasks while the response is still going out, where the loop runs on (tasks mode).
+        await self.resume.wait()
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:

@@ -4,6 +4,7 @@ the machine shares; deferred work of `defer_ms` writes `phase-done-<request id>`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -30,4 +31,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     time.sleep(event.get("sleep_ms", 0) / 1000)
     if event.get("defer_ms"):
         defer(later, event["defer_ms"], context.aws_request_id)
+    return {"pid": os.getpid(), "uid": os.getuid(), "started": started, "ended": time.monotonic()}
+
+
+async def later_async(ms: int, request_id: str) -> None:
+    await asyncio.sleep(ms / 1000)
+    (DIR / f"phase-done-{request_id}").write_text(str(time.monotonic()))
+
+
+async def async_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The same, as a coroutine: in tasks mode (RUNTIME_WORKER_PROCESSES=1) every invocation interleaves in one
+    process."""
+    started = time.monotonic()
+    await asyncio.sleep(event.get("sleep_ms", 0) / 1000)
+    if event.get("defer_ms"):
+        defer(later_async, event["defer_ms"], context.aws_request_id)
     return {"pid": os.getpid(), "uid": os.getuid(), "started": started, "ended": time.monotonic()}

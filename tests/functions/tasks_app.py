@@ -16,7 +16,7 @@ from typing import Any
 from marks import mark  # type: ignore[import-not-found]  # tests/functions is the task root
 
 import runtime
-from runtime import DeferError, defer, on_shutdown
+from runtime import DeferError, Invocation, after_response, defer, on_shutdown
 
 log = logging.getLogger("tasks_app")
 
@@ -24,6 +24,17 @@ log = logging.getLogger("tasks_app")
 @on_shutdown
 def goodbye() -> None:
     sys.stdout.write(f"shutdown hook ran in pid {os.getpid()}\n")
+
+
+@after_response(when="error")
+async def on_error(invocation: Invocation) -> None:
+    await asyncio.to_thread(mark, f"error-hook-{invocation.request_id}-{type(invocation.error).__name__}")
+
+
+async def parts(count: int) -> Any:
+    for index in range(count):
+        await asyncio.sleep(0.05)
+        yield f"part {index} of {runtime.trace_id()}\n".encode()
 
 
 async def after(ms: int, tag: str) -> None:
@@ -51,6 +62,8 @@ async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     log.info("after the await of %s", tag)
     if event.get("defer_ms") is not None:
         defer(after, event["defer_ms"], tag)
+    if event.get("stream"):
+        return parts(event["stream"])  # type: ignore[return-value]
     if event.get("wait_for_sigterm"):
         await asyncio.to_thread(mark, f"handler-waits-{tag}")
         await asyncio.sleep(60)

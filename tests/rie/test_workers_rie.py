@@ -55,9 +55,9 @@ def _why_not() -> str | None:
 
 
 @contextlib.contextmanager
-def lmi_rie(handler: str) -> Iterator[tuple[Rie, Path]]:
+def lmi_rie(handler: str, extra: dict[str, str] | None = None) -> Iterator[tuple[Rie, Path]]:
     """RIE in its LMI mode serving `handler` with WORKERS workers (skips the test without root), and a folder the
-    function may write to."""
+    function may write to; `extra`: more variables for the function."""
     reason = _why_not()
     if reason:
         pytest.skip(reason)
@@ -72,7 +72,7 @@ def lmi_rie(handler: str) -> Iterator[tuple[Rie, Path]]:
         bootstrap.write_text(f'#!/bin/sh\nRUNTIME_PYTHON={SYSTEM_PYTHON} exec {code / BOOTSTRAP.name} "$@"\n')
         bootstrap.chmod(0o755)
         env = without_coverage(base_env({"AWS_LAMBDA_MAX_CONCURRENCY": str(WORKERS), "_HANDLER": handler}))
-        env["LMI_DIR"] = str(shared)
+        env.update(extra or {}, LMI_DIR=str(shared))
         env["PYTHONPATH"] = os.pathsep.join([str(code / "functions"), str(code)])
         emulator = Rie([], env)
         try:
@@ -112,16 +112,24 @@ class Served:
 
 @pytest.fixture
 def emulated() -> Iterator[tuple[Served, Path]]:
+    with served("lmi.handler") as (emulator, shared):
+        warm_up(emulator)
+        yield emulator, shared
+
+
+@contextlib.contextmanager
+def served(handler: str, extra: dict[str, str] | None = None) -> Iterator[tuple[Served, Path]]:
+    """`python -m emulator serve --concurrency WORKERS` serving `handler`, and a folder the function may write to."""
     shared = Path(tempfile.mkdtemp(prefix="lmi-"))
     port = free_port()
-    command = [sys.executable, "-m", "emulator", "serve", "lmi.handler", "--task-root", str(FUNCTIONS),
-               "--concurrency", str(WORKERS), "--port", str(port), "--env", f"LMI_DIR={shared}"]  # fmt: skip
+    variables = [item for name, value in {**(extra or {}), "LMI_DIR": str(shared)}.items()
+                 for item in ("--env", f"{name}={value}")]  # fmt: skip
+    command = [sys.executable, "-m", "emulator", "serve", handler, "--task-root", str(FUNCTIONS),
+               "--concurrency", str(WORKERS), "--port", str(port), *variables]  # fmt: skip
     process = Process(command, base_env(), cwd=ROOT)
     try:
         process.wait_output(f"on http://127.0.0.1:{port}")
-        served = Served(process, port)
-        warm_up(served)
-        yield served, shared
+        yield Served(process, port), shared
     finally:
         # Stopped as a user stops it, so that it stops its function too (then killed, if need be).
         process.popen.send_signal(signal.SIGTERM)
@@ -274,3 +282,31 @@ def test_a_handlers_sys_exit_2_replaces_only_its_worker() -> None:
         output = emulator.process.output()
         assert len({result["pid"] for _, result, _ in results}) == WORKERS
         assert "lost the Runtime API" not in output and "Runtime exited" not in output, output
+
+
+# Tasks mode: RUNTIME_WORKER_PROCESSES=1, every invocation a task of one process's event loop -----------------------
+
+TASKS = {"RUNTIME_WORKER_PROCESSES": "1"}
+
+
+@pytest.mark.parametrize("where", ["rie", "emulator"])
+def test_tasks_mode_serves_every_invocation_at_once_in_one_process(where: str) -> None:
+    """Under RIE's LMI mode (as uid 993) and the emulator's: WORKERS invocations in flight in one process, each
+    caller answered while its phase still runs, each phase over after its response."""
+    opened = lmi_rie if where == "rie" else served
+    with opened("lmi.async_handler", TASKS) as (emulator, shared):
+        warm_up(emulator)
+        results = concurrently(emulator, [{"sleep_ms": 500, "defer_ms": 700}] * WORKERS)
+        assert all(status == 200 for status, _, _ in results), emulator.process.output()
+        bodies = [body for _, body, _ in results]
+        assert len({body["pid"] for body in bodies}) == 1  # one process...
+        assert max(body["started"] for body in bodies) < min(body["ended"] for body in bodies)  # ...all at once
+        replied_at = max(at for _, _, at in results)
+        assert not list(shared.glob("phase-done-*"))  # the callers had their responses before any phase ended
+        deadline = time.monotonic() + 10
+        while len(list(shared.glob("phase-done-*"))) < WORKERS and time.monotonic() < deadline:  # bounded
+            time.sleep(0.05)
+        done = sorted(float(path.read_text()) for path in shared.glob("phase-done-*"))
+        assert len(done) == WORKERS and min(done) > replied_at, emulator.process.output()
+        if where == "rie":
+            assert {body["uid"] for body in bodies} == {993}
