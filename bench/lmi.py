@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import time
@@ -60,7 +61,16 @@ def _command(runtime: str, python: str, code: Path) -> str:
 
 
 class _Rie:
-    def __init__(self, runtime: str, python: str, log: Path, code: Path) -> None:
+    def __init__(
+        self,
+        runtime: str,
+        python: str,
+        log: Path,
+        code: Path,
+        handler: str = "bench_lmi.handler",
+        concurrency: int = WORKERS,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         import socket
 
         def free() -> int:
@@ -76,13 +86,17 @@ class _Rie:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_", "RUNTIME_", "COVERAGE_"))}
         env.update(
             {
-                "AWS_LAMBDA_MAX_CONCURRENCY": str(WORKERS),
-                "_HANDLER": "bench_lmi.handler",
+                "AWS_LAMBDA_MAX_CONCURRENCY": str(concurrency),
+                "_HANDLER": handler,
                 "AWS_LAMBDA_FUNCTION_TIMEOUT": "30",
                 # The function, this runtime, and awslambdaric with its dependencies from the test environment.
                 "PYTHONPATH": os.pathsep.join([str(code / "functions"), str(code), str(code / "packages")]),
+                **(settings or {}),
             }
         )
+        self.concurrency = concurrency
+        #: what warm_up sends: an event every handler of the run answers
+        self.warm_event: dict[str, object] = {}
         self.log = log
         self.output = log.open("wb")
         self.process = subprocess.Popen(
@@ -113,9 +127,9 @@ class _Rie:
 
     def warm_up(self) -> None:
         deadline = time.monotonic() + 20
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             while time.monotonic() < deadline:  # bounded: until every worker has done its init
-                if all(ok for ok, _ in pool.map(lambda _: self.invoke({}), range(WORKERS))):
+                if all(ok for ok, _ in pool.map(lambda _: self.invoke(self.warm_event), range(self.concurrency))):
                     return
                 time.sleep(0.1)
         raise RuntimeError(f"the workers did not all start within 20 s; see {self.log}")
@@ -124,6 +138,10 @@ class _Rie:
         """VmHWM summed over the runtime's process group (parent and workers): RSS counts each page shared between
         processes once per process."""
         return self._group_sum("status", r"VmHWM:\s+(\d+) kB")
+
+    def group_rss_kb(self) -> float:
+        """VmRSS summed over the runtime's process group now."""
+        return self._group_sum("status", r"VmRSS:\s+(\d+) kB")
 
     def group_pss_kb(self) -> float:
         """PSS summed over the runtime's process group now: each shared page divided among the processes that map
@@ -157,7 +175,7 @@ class _Rie:
         shutil.rmtree(TASK, ignore_errors=True)
 
 
-def _readable_code(folder: Path, python: str) -> Path:
+def _readable_code(folder: Path, python: str, web: bool = False) -> Path:
     """What uid 993 runs, copied into `folder` and readable by every user (the checkout may be under a folder only
     root may enter): `bootstrap`, `runtime/`, the bench's functions, and only the packages the runtimes import (the
     whole site-packages on PYTHONPATH would make the system Python's start-up import more: certifi, ~4 MB of every
@@ -174,6 +192,8 @@ def _readable_code(folder: Path, python: str) -> Path:
             shutil.copytree(site / name, packages / name, ignore=ignore)
     for extension in site.glob("runtime_client*"):  # awslambdaric's C client, a top-level module
         shutil.copy2(extension, packages / extension.name)
+    if web:
+        _web_packages(python, packages)
     # Bytecode for the interpreter that runs them, as both runtimes have it where they are installed.
     subprocess.run([python, "-m", "compileall", "-q", str(folder)], check=True, timeout=300)
     for path in [folder, *folder.rglob("*")]:
@@ -222,4 +242,86 @@ def measure(results: Results, invocations: int, paced: int, progress: Callable[[
             f"peak RSS of the group {results.get('lmi_rss_hwm', runtime)[-1]:.1f} MiB, "
             f"PSS {results.get('lmi_pss', runtime)[-1]:.1f} MiB"
         )
+    shutil.rmtree(log_dir, ignore_errors=True)
+
+
+# N=16: tasks mode against a process per invocation -----------------------------------------------------------------
+
+CONCURRENCY = 16
+
+#: (metric prefix, runtime key, handler, this runtime's settings): each configuration of the N=16 rows. awslambdaric
+#: runs a process per invocation whatever its handler; this runtime in tasks mode (one process) and forked.
+_CONFIGURATIONS: tuple[tuple[str, str, str, dict[str, str]], ...] = (
+    ("lmi16", "ric", "bench_lmi_tasks.blocking", {}),
+    ("lmi16", "ours", "bench_lmi_tasks.handler", {"RUNTIME_WORKER_PROCESSES": "1"}),
+    ("lmi16_forked", "ours", "bench_lmi_tasks.blocking", {}),
+    ("lmi16_web", "ric", "bench_web_mangum.handler", {}),
+    ("lmi16_web", "ours", "bench_web_asgi.handler", {"RUNTIME_WORKER_PROCESSES": "1"}),
+)
+
+
+def _web_event() -> dict[str, object]:
+    from .runs import api_gateway_event
+
+    event = api_gateway_event()
+    event["rawPath"] = "/wait"
+    event["requestContext"]["http"]["path"] = "/wait"  # type: ignore[index]
+    return event
+
+
+def _web_packages(python: str, packages: Path) -> None:
+    """The packages the FastAPI app and Mangum import, copied into `packages` (the app's rows only)."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    probe = (
+        "import sys, bench_web_app, mangum; "
+        f"print('\\n'.join(sorted({{m.split('.')[0] for m, v in list(sys.modules.items()) "
+        f"if (getattr(v, '__file__', None) or '').startswith({str(site)!r})}})))"
+    )
+    names = subprocess.run(
+        [sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(FUNCTIONS)},
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.split()  # fmt: skip
+    ignore = shutil.ignore_patterns("__pycache__")
+    for name in names:
+        if (site / name).is_dir() and not (packages / name).exists():
+            shutil.copytree(site / name, packages / name, ignore=ignore)
+        elif (site / f"{name}.py").exists():
+            shutil.copy2(site / f"{name}.py", packages / f"{name}.py")
+        else:
+            for extension in site.glob(f"{name}.*.so"):
+                shutil.copy2(extension, packages / extension.name)
+
+
+def measure16(results: Results, invocations: int, progress: Callable[[str], None], rounds: int = 2) -> None:
+    """The N=16 rows: throughput with 16 client threads, and the group's memory right after (PSS and RSS): tasks
+    mode (P=1) against awslambdaric's 16 processes, this runtime forked against the same, and the FastAPI app in
+    tasks mode against Mangum under awslambdaric's 16 processes."""
+    python = _system_python()
+    assert python is not None
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-lmi16-"))
+    log_dir.chmod(0o755)
+    code = _readable_code(log_dir / "code", python, web=True)
+    for _ in range(rounds):
+        for prefix, runtime, handler, env in _CONFIGURATIONS:
+            emulator = _Rie(runtime, python, log_dir / f"{prefix}-{runtime}.log", code, handler, CONCURRENCY, env)
+            event: dict[str, object] = _web_event() if prefix == "lmi16_web" else {}
+            emulator.warm_event = event
+            try:
+                emulator.warm_up()
+                started = time.perf_counter()
+                with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+                    refused = sum(pool.map(emulator.invoke_until_served, [event] * invocations))
+                throughput = invocations / (time.perf_counter() - started)
+                pss, rss = emulator.group_pss_kb() / 1024, emulator.group_rss_kb() / 1024
+            finally:
+                emulator.close()
+            # awslambdaric's 16 processes are the baseline of both of this runtime's modes.
+            targets = ("lmi16", "lmi16_forked") if prefix == "lmi16" and runtime == "ric" else (prefix,)
+            for target in targets:
+                results.add(f"{target}_throughput", runtime, throughput)
+                results.add(f"{target}_pss", runtime, pss)
+                results.add(f"{target}_rss", runtime, rss)
+            if refused:
+                results.notes.append(f"{prefix} ({runtime}): {refused} Runtime.Unavailable answers retried")
+            progress(f"  {prefix:13} {runtime:5} {throughput:6.0f}/s, group PSS {pss:6.1f} MiB, RSS {rss:6.1f} MiB")
     shutil.rmtree(log_dir, ignore_errors=True)

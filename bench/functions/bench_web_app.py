@@ -41,6 +41,12 @@ async def hello() -> dict[str, str]:
     return {"message": "hello"}
 
 
+@app.get("/wait")
+async def wait() -> dict[str, str]:
+    await asyncio.sleep(0.05)  # a database call: the multi-concurrency rows serve 16 of these at once
+    return {"message": "waited"}
+
+
 async def record_event() -> None:
     await asyncio.sleep(0.2)  # an analytics call, a metrics flush: 200 ms of waiting on the network
     if DONE_FILE:

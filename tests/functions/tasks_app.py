@@ -52,7 +52,7 @@ def from_plain_thread(results: list[str]) -> None:
         results.append(str(exc))
 
 
-async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+async def handler(event: dict[str, Any], context: Any) -> Any:
     tag = context.aws_request_id
     log.info("before the await of %s", tag)
     if event.get("sleep_ms"):
@@ -63,7 +63,7 @@ async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("defer_ms") is not None:
         defer(after, event["defer_ms"], tag)
     if event.get("stream"):
-        return parts(event["stream"])  # type: ignore[return-value]
+        return parts(event["stream"])
     if event.get("wait_for_sigterm"):
         await asyncio.to_thread(mark, f"handler-waits-{tag}")
         await asyncio.sleep(60)
