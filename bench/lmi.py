@@ -28,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .model import FUNCTIONS, ROOT, Results
+from .model import FUNCTIONS, ROOT, Results, api_gateway_event
 from .stats import percentile
 
 WORKERS = 4
@@ -261,8 +261,6 @@ _CONFIGURATIONS: tuple[tuple[str, str, str, dict[str, str]], ...] = (
 
 
 def _web_event() -> dict[str, object]:
-    from .runs import api_gateway_event
-
     event = api_gateway_event()
     event["rawPath"] = "/wait"
     event["requestContext"]["http"]["path"] = "/wait"  # type: ignore[index]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import stub
-from .model import FUNCTIONS, ROOT, Plan, Results, Runtime
+from .model import FUNCTIONS, ROOT, Plan, Results, Runtime, api_gateway_event
 from .stats import percentile
 
 BOOTSTRAP = ROOT / "bootstrap"
@@ -117,36 +117,6 @@ def make_events(directory: Path) -> dict[str, Path]:
         events[name] = directory / f"event-{name}.json"
         events[name].write_text(json.dumps(event))
     return events
-
-
-def api_gateway_event() -> dict[str, object]:
-    """An API Gateway HTTP API (payload 2.0) request as Lambda delivers it: ~1.5 KB."""
-    return {
-        "version": "2.0",
-        "routeKey": "GET /orders/{id}",
-        "rawPath": "/orders/o-1234",
-        "rawQueryString": "expand=items&currency=EUR",
-        "cookies": ["session=eyJhbGciOiJIUzI1NiJ9.abc", "theme=dark"],
-        "headers": {
-            "accept": "application/json", "accept-encoding": "gzip, deflate, br", "accept-language": "en-GB,en;q=0.9",
-            "authorization": "Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTQyIn0.sig",
-            "content-length": "0", "host": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0",
-            "x-amzn-trace-id": "Root=1-65a1b2c3-1234567890abcdef12345678", "x-forwarded-for": "203.0.113.7",
-            "x-forwarded-port": "443", "x-forwarded-proto": "https",
-        },
-        "queryStringParameters": {"expand": "items", "currency": "EUR"},
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "abc123", "requestId": "Rj0-ZhL5joEEJ4w=", "routeKey": "GET /orders/{id}",
-            "stage": "$default", "time": "01/Dec/2026:04:40:00 +0000", "timeEpoch": 1796100000000,
-            "authorizer": {"jwt": {"claims": {"sub": "user-42", "scope": "orders:read"}, "scopes": ["orders:read"]}},
-            "http": {"method": "GET", "path": "/orders/o-1234", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7",
-                     "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"},
-        },
-        "pathParameters": {"id": "o-1234"},
-        "isBase64Encoded": False,
-    }  # fmt: skip
 
 
 class Bench:
@@ -424,6 +394,8 @@ class Bench:
             return
         self.progress("multi-concurrency (RIE's LMI mode, 4 workers)")
         lmi.measure(self.results, self.plan.big_n, self.plan.paced_n, self.progress, rounds=min(self.plan.rounds, 3))
+        self.progress(f"multi-concurrency at N={lmi.CONCURRENCY}: tasks mode, forked, FastAPI (RIE's LMI mode)")
+        lmi.measure16(self.results, self.plan.lmi16_n, self.progress, rounds=min(self.plan.rounds, 2))
 
     def _web_handlers(self) -> dict[Runtime, str]:
         """The FastAPI app per runtime: through the bridge here, through Mangum under awslambdaric."""

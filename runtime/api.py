@@ -68,6 +68,8 @@ class RuntimeApi:
     def __init__(self, address: str) -> None:
         self.address = address
         self._http = HttpConnection(address)
+        #: the path of the response sent last (`send_response`), for its answer's messages
+        self._posted = ""
 
     def close(self) -> None:
         self._http.close()
@@ -81,15 +83,42 @@ class RuntimeApi:
         """`GET /runtime/invocation/next`: for Lambda, the runtime is done with the last invocation; block until the
         next one comes. SIGTERM interrupts the wait, whichever thread the kernel gave it to (main.py relays it to the
         main thread)."""
-        response = self._long_poll(RUNTIME_PREFIX + "/invocation/next")
-        return parse_invocation(response.headers, response.body)
+        self._http.send_request("GET", RUNTIME_PREFIX + "/invocation/next")
+        return parse_invocation(*self._checked(RUNTIME_PREFIX + "/invocation/next"))
+
+    def send_next(self) -> int:
+        """The first half of `next_invocation()`, for an event loop: send `GET /next` and return the descriptor to
+        wait on for its reply, which `read_next()` reads."""
+        self._http.send_request("GET", RUNTIME_PREFIX + "/invocation/next")
+        return self._http.fileno()
+
+    def read_next(self) -> Request:
+        """The reply to `send_next()`, once it has begun to arrive; never sends the request again (`NoReply` when the
+        connection closed first: ask again with `next_invocation()`)."""
+        return parse_invocation(*self._checked(RUNTIME_PREFIX + "/invocation/next", ask_again=False))
+
+    def reply_waiting(self) -> bool:
+        """Whether the reply to the last request has begun to arrive (it can be read without waiting)."""
+        return self._http.wait_readable(0)
 
     def post_response(self, request_id: str, body: bytes, content_type: str, invocation_id: str | None = None) -> None:
         """`POST /runtime/invocation/{id}/response`: for a synchronous caller, the moment it gets the result."""
+        self.send_response(request_id, body, content_type, invocation_id)
+        self.read_accepted()
+
+    def send_response(self, request_id: str, body: bytes, content_type: str, invocation_id: str | None = None) -> int:
+        """The first half of `post_response()`, for an event loop: send it and return the descriptor to wait on for
+        its answer, which `read_accepted()` reads."""
         headers = {"Content-Type": content_type}
         if invocation_id is not None:
             headers[_INVOCATION_ID_HEADER] = invocation_id
-        self._post(f"{RUNTIME_PREFIX}/invocation/{request_id}/response", headers, body)
+        self._posted = f"{RUNTIME_PREFIX}/invocation/{request_id}/response"
+        self._http.send_request("POST", self._posted, headers, body)
+        return self._http.fileno()
+
+    def read_accepted(self) -> None:
+        """The answer to `send_response()`: 202, or `RejectedRequest` (4xx), `NoReply`, `RuntimeApiError`."""
+        _accepted(self._posted, self._http.read_response())
 
     def post_error(
         self,
@@ -124,17 +153,18 @@ class RuntimeApi:
     def restore_next(self) -> None:
         """`GET /runtime/restore/next` (SnapStart): Lambda takes the snapshot while this waits, and answers after the
         environment was restored from it (platform §1.6)."""
-        self._long_poll(RUNTIME_PREFIX + "/restore/next")
+        self._http.send_request("GET", RUNTIME_PREFIX + "/restore/next")
+        self._checked(RUNTIME_PREFIX + "/restore/next")
 
-    def _long_poll(self, path: str) -> Response:
-        """A GET that waits for Lambda, woken by any signal; anything but 200 means the API cannot be used."""
-        self._http.send_request("GET", path)
-        response = self._http.read_response()
+    def _checked(self, path: str, ask_again: bool = True) -> tuple[dict[str, str], bytes]:
+        """The reply to a GET that waits for Lambda (woken by any signal): its headers and body; anything but 200
+        means the API cannot be used."""
+        response = self._http.read_response(ask_again)
         if response.status != 200:
             raise RuntimeApiError(
                 f"{path.removeprefix(RUNTIME_PREFIX)} answered {response.status}: {_text(response.body)}"
             )
-        return response
+        return response.headers, response.body
 
     def post_restore_error(self, body: bytes, error_type: str) -> None:
         """`POST /runtime/restore/error` (SnapStart): an after-restore hook failed; the runtime exits after this."""

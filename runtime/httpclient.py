@@ -104,13 +104,19 @@ class HttpConnection:
             return True
         return bool(self._idle.poll(timeout_s * 1000))
 
-    def read_response(self) -> Response:
+    def fileno(self) -> int:
+        """The socket's descriptor (an event loop waits for the reply on it); -1 while not connected."""
+        return self._sock.fileno() if self._sock is not None else -1
+
+    def read_response(self, ask_again: bool = True) -> Response:
+        """The reply to the last request. A GET whose connection closed before any reply is sent again (unless
+        `ask_again` is False: a caller that must not block, an event loop's, takes the NoReply)."""
         try:
             return self._read_response()
         except _ConnectionDropped:
             self.close()
             method, path, head, body = self._unanswered
-            if method != "GET":
+            if method != "GET" or not ask_again:
                 raise NoReply(f"{method} {path}: the connection closed before any reply") from None
         # A GET asks again: it changes nothing on the server (and /next during an invocation returns it again).
         try:

@@ -31,10 +31,11 @@ from _queue import SimpleQueue
 
 from . import logs
 from ._typing import TYPE_CHECKING
+from .api import RuntimeApiError
 from .config import ConfigError
 from .current import serve_tasks, work_for
 from .handler import HandlerCall
-from .reply import ApiChannel
+from .reply import ApiChannel, Buffered, deliver
 
 if TYPE_CHECKING:
     import asyncio
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from .handler import Handler
     from .invocation import Invocation, Request
     from .phase import PhaseReport, PhaseRunner
+    from .reply import Reply
 
 #: how often the loop records that it is running, for the lag watch (s)
 _BEAT_S = 0.05
@@ -109,6 +111,20 @@ class _SlotThread:
                 return
 
 
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _uncancel() -> None:
+    """The running task goes on after a cancellation it has handled (asyncio counts them: `cancelling()`)."""
+    import asyncio
+
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
 def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
     if future.cancelled():  # the slot stopped waiting (shutdown)
         return
@@ -122,7 +138,7 @@ def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
 class _Slot:
     """One invocation at a time of the process's several: its connection, its thread, its phase runner."""
 
-    __slots__ = ("api", "handler_task", "index", "runner", "stage", "task", "thread")
+    __slots__ = ("api", "index", "runner", "stage", "task", "thread")
 
     def __init__(self, index: int, api: RuntimeApi, runner: PhaseRunner, thread: _SlotThread) -> None:
         self.index = index
@@ -131,8 +147,8 @@ class _Slot:
         self.thread = thread
         #: where the slot is: "next", "handler", "reply", "phase"
         self.stage = "next"
+        #: the slot's task, which runs its invocations' handlers and phases too
         self.task: asyncio.Task[None] | None = None
-        self.handler_task: asyncio.Task[Any] | None = None
 
     def owns(self, task: asyncio.Task[Any] | None) -> bool:
         return task is not None and (task is self.task or task in self.runner.lifetime.tasks)
@@ -211,24 +227,51 @@ class TaskServer:
         return max(self.cutoff_ms - time.time() * 1000, 0.0) / 1000
 
     async def _run_slot(self, slot: _Slot) -> None:
-        import asyncio
-
         while not self.stopping:
             slot.stage = "next"
-            waiting = slot.thread.call(slot.api.next_invocation)
-            try:
-                request = await waiting
-            except asyncio.CancelledError:
-                if not self.stopping:
-                    raise
-                if waiting.cancelled() or waiting.exception() is not None:
-                    return
-                # The invocation came just as SIGTERM did: it is served (within the budget), not dropped.
-                request = waiting.result()
-                task = asyncio.current_task()
-                if task is not None:
-                    task.uncancel()
+            request = await self._next(slot)
+            if request is None:  # SIGTERM came while the slot waited
+                return
             await self._invoke(slot, request)
+
+    async def _next(self, slot: _Slot) -> Request | None:
+        """The slot's next invocation: `GET /next` sent from the loop and its reply awaited there (no thread hand-off
+        between the phase's end and the request), read once it has arrived. A failure is asked again as a worker
+        asks (`WorkerApi`: retried), in the slot's thread."""
+        import asyncio
+
+        api = slot.api
+        try:
+            fd = api.send_next()
+        except (RuntimeApiError, OSError):
+            return await self._next_in_thread(slot)
+        try:
+            await self._readable(fd)
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            if not api.reply_waiting():
+                return None
+            _uncancel()  # the invocation came just as SIGTERM did: it is served (within the budget), not dropped
+        try:
+            return api.read_next()
+        except (RuntimeApiError, OSError):
+            return await self._next_in_thread(slot)
+
+    async def _next_in_thread(self, slot: _Slot) -> Request | None:
+        import asyncio
+
+        waiting = slot.thread.call(slot.api.next_invocation)
+        try:
+            request: Request = await waiting
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            if waiting.cancelled() or waiting.exception() is not None:
+                return None
+            request = waiting.result()
+            _uncancel()
+        return request
 
     async def _invoke(self, slot: _Slot, request: Request) -> None:
         """One invocation, in protocol order; its phase before the slot's next `/next`."""
@@ -240,26 +283,45 @@ class TaskServer:
             call = HandlerCall(request)
             channel = ApiChannel(slot.api, request)
             slot.stage = "handler"
-            slot.handler_task = asyncio.ensure_future(call.run_async(self.entry, self.function, channel))
             try:
-                reply = await slot.handler_task
+                reply = await call.run_async(self.entry, self.function, channel)  # in this task: no task per call
             except asyncio.CancelledError:
                 if not self.stopping:
                     raise
+                _uncancel()
                 # SIGTERM cancelled the handler: its hooks run with the shutdown as its error, nothing was sent.
                 invocation = call.invocation(delivered=False)
             else:
                 slot.stage = "reply"
                 lifetime.activity.name = reply.name
-                delivered = await slot.thread.call(reply.send, channel)
+                delivered = await self._send(slot, reply, channel, request)
                 invocation = call.invocation(delivered)
-            finally:
-                slot.handler_task = None
             slot.stage = "phase"
             await slot.runner.run_async(invocation)
         finally:
             lifetime.end()
         self._exit_if_asked(invocation)
+
+    async def _send(self, slot: _Slot, reply: Reply, channel: ApiChannel, request: Request) -> bool:
+        """Send the reply: a buffered result from the loop, its answer awaited there (no thread hand-off, which
+        waits for the interpreter lock while other invocations run); an error document or a stream in the slot's
+        thread (a stream's producer may block, an error is logged first)."""
+        if type(reply) is not Buffered:
+            delivered: bool = await slot.thread.call(reply.send, channel)
+            return delivered
+        api = slot.api
+        fd = api.send_response(request.request_id, reply.body, reply.content_type, request.invocation_id)
+        await self._readable(fd)
+        return deliver(api.read_accepted)
+
+    async def _readable(self, fd: int) -> None:
+        """Until the reply on `fd` has begun to arrive."""
+        arrived = self.loop.create_future()
+        self.loop.add_reader(fd, _wake, arrived)
+        try:
+            await arrived
+        finally:
+            self.loop.remove_reader(fd)
 
     def _exit_if_asked(self, invocation: Invocation) -> None:
         if isinstance(invocation.error, SystemExit) and not self.stopping:
@@ -284,10 +346,8 @@ class TaskServer:
         self.cutoff_ms = time.time() * 1000 + self.budget_ms
         for slot in self.slots:
             slot.runner.cutoff_ms = self.cutoff_ms
-            if slot.stage == "next" and slot.task is not None:
+            if slot.stage in ("next", "handler") and slot.task is not None:
                 slot.task.cancel()
-            elif slot.stage == "handler" and slot.handler_task is not None:
-                slot.handler_task.cancel()
         self._stopped.set()
 
 
