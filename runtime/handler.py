@@ -110,7 +110,9 @@ class HandlerCall:
                 from . import aio
 
                 returned = aio.result_of(returned)
-            self._returned(returned)
+            self.result = returned
+            if self.reply is None:  # a `@streaming` handler's writer is the reply already
+                self.reply = _reply_for(returned)  # a stream makes its first chunk here: its error is the handler's
         except ShutdownRequested:
             leave_if_forked_child()
             raise
@@ -131,14 +133,14 @@ class HandlerCall:
             returned = self._call(handler, function, channel)
             if hasattr(returned, "__await__"):
                 returned = await returned
+            self.result = returned
             if self.reply is None and not isinstance(returned, _PLAIN):
                 # A stream makes its first chunk now: in a thread, from which an async generator runs on the loop.
                 from asyncio import to_thread
 
-                self.result = returned
                 self.reply = await to_thread(_reply_for, returned)
-            else:
-                self._returned(returned)
+            elif self.reply is None:
+                self.reply = _reply_for(returned)
         except CancelledError as exc:
             task = current_task()
             if task is not None and task.cancelling():
@@ -175,11 +177,6 @@ class HandlerCall:
             self.reply = writer = ResponseStream(channel)
             return handler(self.event, writer, self.context)  # type: ignore[call-arg]
         return handler(self.event, self.context)
-
-    def _returned(self, returned: Any) -> None:
-        self.result = returned
-        if self.reply is None:
-            self.reply = _reply_for(returned)  # a stream makes its first chunk here: its error is the handler's
 
     def _failed(self, error: BaseException) -> None:
         writer = self.reply
