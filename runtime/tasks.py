@@ -5,7 +5,7 @@ worker processes serves up to ceil(N/P) invocations at once, as Node's and Rust'
 on Managed Instances, where awslambdaric forks a process per invocation (docs/platform.md §6). Each of those slots
 runs the ordinary loop in protocol order, as a task:
 
-    /next (its own connection, in its own thread) -> handler -> reply (in that thread) -> after-response phase -> /next
+    /next (its own connection) -> handler -> reply -> after-response phase -> /next
 
 so an invocation's phase runs after its own response and before its slot asks for the next one; the other slots go
 on meanwhile. What belongs to one invocation (its lifetime: the request id of log records, `defer()`'s queue,
@@ -83,17 +83,22 @@ def async_entry(handler: Handler, processes: int, concurrency: int) -> Handler:
 
 
 class _SlotThread:
-    """A slot's thread for its blocking Runtime API calls (`/next`'s long poll, the reply), each run in the context
-    of the task that asked: a reply's log records carry its request id. Daemon-like: the process never waits for
-    it (a thread in `/next` when the process exits is left there)."""
+    """A slot's thread for its Runtime API calls that may block (a stream, whose producer may; an error document; a
+    `/next` asked again after a failure, with the workers' retries), each run in the context of the task that asked:
+    a reply's log records carry its request id. Started at its first call (a slot that never needs it holds no
+    stack). Daemon-like: the process never waits for it (a thread in `/next` when the process exits is left
+    there)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._jobs: SimpleQueue[tuple[asyncio.Future[Any], Context, Callable[..., Any], tuple[Any, ...]]]
         self._jobs = SimpleQueue()
-        _thread.start_new_thread(self._work, ())
+        self._started = False
 
     def call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        if not self._started:
+            self._started = True
+            _thread.start_new_thread(self._work, ())
         future = self._loop.create_future()
         self._jobs.put((future, copy_context(), fn, args))
         return future
