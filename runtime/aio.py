@@ -71,6 +71,15 @@ async def within(awaitable: Any, timeout_s: float | None) -> Any:
     return task.result()
 
 
+def being_cancelled() -> bool:
+    """Whether the running task was cancelled from outside (tasks mode's shutdown), as opposed to a `CancelledError`
+    the code it runs raised itself."""
+    import asyncio
+
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def result_of(awaitable: Any) -> Any:
     """Await a handler's result on the process's loop, to completion: Lambda's deadline is its time limit.
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 RUNTIME_PREFIX: Final = "/2018-06-01/runtime"
 EXTENSION_PREFIX: Final = "/2020-01-01/extension"
+_NEXT: Final = RUNTIME_PREFIX + "/invocation/next"
 
 # Headers of /next (platform §1.3), compared lower-cased.
 _REQUEST_ID: Final = "lambda-runtime-aws-request-id"
@@ -83,19 +84,19 @@ class RuntimeApi:
         """`GET /runtime/invocation/next`: for Lambda, the runtime is done with the last invocation; block until the
         next one comes. SIGTERM interrupts the wait, whichever thread the kernel gave it to (main.py relays it to the
         main thread)."""
-        self._http.send_request("GET", RUNTIME_PREFIX + "/invocation/next")
-        return parse_invocation(*self._checked(RUNTIME_PREFIX + "/invocation/next"))
+        self._http.send_request("GET", _NEXT)
+        return parse_invocation(*self._checked(_NEXT))
 
     def send_next(self) -> int:
         """The first half of `next_invocation()`, for an event loop: send `GET /next` and return the descriptor to
         wait on for its reply, which `read_next()` reads."""
-        self._http.send_request("GET", RUNTIME_PREFIX + "/invocation/next")
+        self._http.send_request("GET", _NEXT)
         return self._http.fileno()
 
     def read_next(self) -> Request:
         """The reply to `send_next()`, once it has begun to arrive; never sends the request again (`NoReply` when the
         connection closed first: ask again with `next_invocation()`)."""
-        return parse_invocation(*self._checked(RUNTIME_PREFIX + "/invocation/next", ask_again=False))
+        return parse_invocation(*self._checked(_NEXT, ask_again=False))
 
     def reply_waiting(self) -> bool:
         """Whether the reply to the last request has begun to arrive (it can be read without waiting)."""

@@ -127,7 +127,9 @@ class HandlerCall:
     async def run_async(self, handler: Handler, function: FunctionInfo, channel: Channel) -> Reply:
         """`run()` as a task of the running event loop (tasks mode); the task's cancellation (the shutdown's)
         propagates, a `CancelledError` the handler raises itself is its failure."""
-        from asyncio import CancelledError, current_task
+        from asyncio import CancelledError
+
+        from . import aio
 
         try:
             returned = self._call(handler, function, channel)
@@ -141,12 +143,9 @@ class HandlerCall:
                 self.reply = await to_thread(_reply_for, returned)
             elif self.reply is None:
                 self.reply = _reply_for(returned)
-        except CancelledError as exc:
-            task = current_task()
-            if task is not None and task.cancelling():
-                raise
-            self._failed(exc)
         except BaseException as exc:
+            if isinstance(exc, CancelledError) and aio.being_cancelled():
+                raise
             self._failed(exc)
         assert self.reply is not None
         return self.reply

@@ -9,6 +9,7 @@ from ._typing import TYPE_CHECKING
 from .api import RuntimeApiError
 from .errors import ShutdownRequested
 from .handler import HandlerCall
+from .phase import log_lost_work
 from .reply import ApiChannel
 
 if TYPE_CHECKING:
@@ -60,9 +61,7 @@ class Loop:
             raise
         except RuntimeApiError:
             # Lambda asks the runtime to exit promptly; tell what after-response work is lost with it.
-            lost = self.runner.unrun_work()
-            if lost:
-                logs.runtime_logger().error("after-response work not run because the runtime must exit: %s", lost)
+            log_lost_work(self.runner.unrun_work())
             raise
         # 2. The after-response phase, before the next /next: Lambda keeps the environment running until then.
         invocation = call.invocation(delivered)

@@ -179,7 +179,7 @@ def _tasks_entry(config: Config, api: RuntimeApi, handler: Handler) -> Handler:
     try:
         return async_entry(handler, config.processes, config.max_concurrency or 1)
     except ConfigError as exc:
-        _report_init_error(api, ErrorReport(exc.error_type, f"Invalid configuration: {exc}", []), config_error=True)
+        _report_init_error(api, _config_report(exc), config_error=True)
 
 
 def _serve_tasks(config: Config, api: RuntimeApi, entry: Handler, worker: int | None) -> NoReturn:
@@ -276,7 +276,7 @@ _CONFIG_WARNING = (
 def _fail_before_config(exc: ConfigError) -> NoReturn:
     logs.setup(os.environ.get("AWS_LAMBDA_LOG_FORMAT"), None, None)
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
-    report = ErrorReport(exc.error_type, f"Invalid configuration: {exc}", [])
+    report = _config_report(exc)
     if address:
         try:
             _report_init_error(RuntimeApi(address), report, config_error=True)
@@ -284,6 +284,10 @@ def _fail_before_config(exc: ConfigError) -> NoReturn:
             pass
     logs.log_unhandled_error(_without_trace(report.to_dict()))
     sys.exit(EXIT_INIT_ERROR)
+
+
+def _config_report(exc: ConfigError) -> ErrorReport:
+    return ErrorReport(exc.error_type, f"Invalid configuration: {exc}", [])
 
 
 def _without_trace(document: dict[str, object]) -> dict[str, object]:

@@ -317,6 +317,13 @@ class PhaseRunner:
         report.add(task.name, outcome, elapsed_ms)
 
 
+def log_lost_work(names: list[str]) -> None:
+    """The one log line of after-response work that will not run because the Runtime API failed (the runtime must
+    exit promptly: platform §1.2)."""
+    if names:
+        runtime_logger().error("after-response work not run because the runtime must exit: %s", names)
+
+
 def _drive(phase: Phase) -> PhaseReport:
     """Run a phase in this thread: each awaitable it hands over (a coroutine item) is awaited on the process's event
     loop, its outcome sent back in (runtime.aio, and asyncio, only imported for functions that use coroutines)."""
@@ -339,7 +346,7 @@ def _drive(phase: Phase) -> PhaseReport:
 async def _drive_async(phase: Phase) -> PhaseReport:
     """Run a phase as a task of the running loop; a cancellation of that task (tasks mode's shutdown, at its
     budget's end) ends the phase where it is."""
-    from asyncio import CancelledError, current_task
+    from asyncio import CancelledError
 
     from . import aio
 
@@ -348,13 +355,10 @@ async def _drive_async(phase: Phase) -> PhaseReport:
         while True:
             try:
                 result = await aio.within(*step)
-            except CancelledError:
-                task = current_task()
-                if task is not None and task.cancelling():
+            except BaseException as exc:
+                if isinstance(exc, CancelledError) and aio.being_cancelled():
                     phase.close()
                     raise
-                step = phase.throw(CancelledError())
-            except BaseException as exc:
                 step = phase.throw(exc)
             else:
                 step = phase.send(result)

@@ -35,6 +35,7 @@ from .api import RuntimeApiError
 from .config import ConfigError
 from .current import serve_tasks, work_for
 from .handler import HandlerCall
+from .phase import log_lost_work
 from .reply import ApiChannel, Buffered, deliver
 
 if TYPE_CHECKING:
@@ -143,10 +144,9 @@ def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
 class _Slot:
     """One invocation at a time of the process's several: its connection, its thread, its phase runner."""
 
-    __slots__ = ("api", "index", "runner", "stage", "task", "thread")
+    __slots__ = ("api", "runner", "stage", "task", "thread")
 
-    def __init__(self, index: int, api: RuntimeApi, runner: PhaseRunner, thread: _SlotThread) -> None:
-        self.index = index
+    def __init__(self, api: RuntimeApi, runner: PhaseRunner, thread: _SlotThread) -> None:
         self.api = api
         self.runner = runner
         self.thread = thread
@@ -182,7 +182,7 @@ class TaskServer:
         self.budget_ms = shutdown_budget_ms
         self.lag_ms = lag_ms
         self._on_signal = on_signal
-        self.slots = [_Slot(i, api, runner, _SlotThread(self.loop)) for i, (api, runner) in enumerate(slots)]
+        self.slots = [_Slot(api, runner, _SlotThread(self.loop)) for api, runner in slots]
         self.stopping = False
         self.exit_code: Any = 0
         self.cutoff_ms = 0.0
@@ -207,9 +207,7 @@ class TaskServer:
         failed = next((task for task in done if task is not stop and task.exception() is not None), None)
         if failed is not None:
             stop.cancel()
-            lost = [name for slot in self.slots for name in slot.runner.unrun_work()]
-            if lost:
-                logs.runtime_logger().error("after-response work not run because the runtime must exit: %s", lost)
+            log_lost_work([name for slot in self.slots for name in slot.runner.unrun_work()])
             raise failed.exception()  # type: ignore[misc]
         # Stopping: replies and phases in flight finish within the budget; what is left at its end is cut off.
         pending = [task for task in tasks if not task.done()]

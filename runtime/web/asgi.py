@@ -60,7 +60,7 @@ class ASGIHandler(Adapter):
                 self.state = state
 
     def serve(self, request: HttpRequest, event: Any, context: Any) -> Any:
-        cycle = _HttpCycle(self._scope(request, event, context), request.body, self.streams_to(request))
+        cycle = self._cycle(request, event, context)
         aio.result_of(cycle.start(self.app))
         return self._answer(request, cycle)
 
@@ -70,9 +70,12 @@ class ASGIHandler(Adapter):
         if request is None:
             result = self.other_events(event, context)  # type: ignore[misc]
             return (await result) if hasattr(result, "__await__") else result
-        cycle = _HttpCycle(self._scope(request, event, context), request.body, self.streams_to(request))
+        cycle = self._cycle(request, event, context)
         await cycle.start(self.app)
         return self._answer(request, cycle)
+
+    def _cycle(self, request: HttpRequest, event: Any, context: Any) -> _HttpCycle:
+        return _HttpCycle(self._scope(request, event, context), request.body, self.streams_to(request))
 
     def _answer(self, request: HttpRequest, cycle: _HttpCycle) -> Any:
         streams = cycle.streams
